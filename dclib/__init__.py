@@ -1,0 +1,26 @@
+"""dclib: the library behind the deep clustering course.
+
+Data -> model -> loss -> the one training loop -> estimator -> metrics -> plots.
+"""
+
+from .data import Dataset, load_dataset
+from .methods import AEKMeans, DegenerateClusteringWarning, KMeansBaseline
+from .metrics import ari, cluster_acc, evaluate, matched_confusion_matrix, nmi
+from .utils import get_device, seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Dataset",
+    "load_dataset",
+    "cluster_acc",
+    "nmi",
+    "ari",
+    "evaluate",
+    "matched_confusion_matrix",
+    "get_device",
+    "seed_everything",
+    "KMeansBaseline",
+    "AEKMeans",
+    "DegenerateClusteringWarning",
+]

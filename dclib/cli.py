@@ -1,0 +1,50 @@
+"""Command line: ``python -m dclib compare ...`` and ``python -m dclib fit ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .utils import is_fast
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="mnist5k", help="dataset name (see dclib.data.DATASETS)")
+    p.add_argument("--root", default=None, help="folder with local datasets (torchvision layout)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    p.add_argument("--fast", action="store_true", default=is_fast(), help="tiny budget (also DCLIB_FAST=1)")
+    p.add_argument("--n-samples", type=int, default=None, help="use a random subset of this size")
+    p.add_argument("--out", default="results", help="folder for CSV files and figures")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dclib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmp_ = sub.add_parser("compare", help="compare methods over seeds; print a table, write CSV + figure")
+    cmp_.add_argument("--methods", default="all", help="comma-separated names or 'all'")
+    cmp_.add_argument("--seeds", type=int, default=3)
+    _common(cmp_)
+    fit = sub.add_parser("fit", help="fit one method once and print its scores")
+    fit.add_argument("--method", required=True)
+    fit.add_argument("--seed", type=int, default=0)
+    _common(fit)
+    args = parser.parse_args(argv)
+
+    from .compare import compare, format_table, save_results, summarise
+
+    try:
+        if args.command == "compare":
+            names, seeds, tag = args.methods, args.seeds, f"compare_{args.data}"
+        else:
+            names, seeds, tag = args.method, [args.seed], f"fit_{args.method}_{args.data}"
+        n_samples = args.n_samples if args.n_samples is not None else (1000 if args.fast else None)
+        runs = compare(args.data, names, seeds, device=args.device, fast=args.fast, root=args.root,
+                       n_samples=n_samples)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print()
+    print(format_table(summarise(runs)))
+    paths = save_results(runs, args.out, tag)
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    return 0

@@ -1,0 +1,147 @@
+"""Run several methods on the same data, seeds and budget, and summarise ACC/NMI/ARI and time.
+
+Used by ``python -m dclib compare``, ``make demo``, the benchmarks and the comparison notebook.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .data import Dataset, load_dataset
+from .metrics import evaluate
+from .utils import get_device
+
+__all__ = ["METHODS", "make_estimator", "compare", "summarise", "save_results"]
+
+# name -> factory(n_clusters, random_state, device, fast) -> estimator.
+# "fast" shrinks epochs only (CI and quick looks); the code path is the same.
+Factory = Callable[[int, int, str, bool], object]
+
+
+def _kmeans(k, seed, device, fast):
+    from .methods import KMeansBaseline
+
+    return KMeansBaseline(k, features="raw", n_init=3 if fast else 10, random_state=seed)
+
+
+def _kmeans_pca(k, seed, device, fast):
+    from .methods import KMeansBaseline
+
+    return KMeansBaseline(k, features="pca", n_init=3 if fast else 10, random_state=seed)
+
+
+def _ae_kmeans(k, seed, device, fast):
+    from .methods import AEKMeans
+
+    return AEKMeans(k, pretrain_epochs=2 if fast else 50, device=device, random_state=seed)
+
+
+METHODS: dict[str, Factory] = {
+    "kmeans": _kmeans,
+    "kmeans-pca": _kmeans_pca,
+    "ae-kmeans": _ae_kmeans,
+}
+
+
+def make_estimator(name: str, n_clusters: int, random_state: int, device: str = "auto", fast: bool = False):
+    """The course's standard configuration of method ``name``."""
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}; choose from {sorted(METHODS)} or 'all'.")
+    return METHODS[name](n_clusters, random_state, device, fast)
+
+
+def _parse_methods(methods: str | list[str]) -> list[str]:
+    names = list(METHODS) if methods == "all" else (methods.split(",") if isinstance(methods, str) else methods)
+    names = [n.strip() for n in names if n.strip()]
+    for name in names:
+        if name not in METHODS:
+            raise ValueError(f"Unknown method {name!r}; choose from {sorted(METHODS)} or 'all'.")
+    return names
+
+
+def compare(
+    data: str | Dataset = "mnist5k",
+    methods: str | list[str] = "all",
+    seeds: int | list[int] = 3,
+    device: str = "auto",
+    fast: bool = False,
+    root: str | None = None,
+    n_samples: int | None = None,
+    verbose: bool = True,
+) -> pd.DataFrame:
+    """Fit each method once per seed; one row per (method, seed) with ACC/NMI/ARI and seconds."""
+    dev = get_device(device)
+    ds = data if isinstance(data, Dataset) else load_dataset(data, root=root)
+    if n_samples is not None:
+        ds = ds.subset(n_samples)
+    ds = ds.to(dev)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    rows = []
+    for name in _parse_methods(methods):
+        for seed in seed_list:
+            model = make_estimator(name, ds.n_clusters, seed, str(dev), fast)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model.fit(ds.X)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            scores = evaluate(ds.y, model.labels_)
+            rows.append({"method": name, "data": ds.name, "n": len(ds), "seed": seed,
+                         "device": dev.type, "seconds": seconds, **scores})
+            if verbose:
+                print(f"  {name:<12} seed={seed} acc={scores['acc']:.3f} nmi={scores['nmi']:.3f} "
+                      f"ari={scores['ari']:.3f} {seconds:6.1f}s", flush=True)
+    return pd.DataFrame(rows)
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds, one row per method (in the order run)."""
+    grouped = runs.groupby("method", sort=False)
+    summary = grouped[["acc", "nmi", "ari", "seconds"]].agg(["mean", "std"])
+    summary.columns = [f"{a}_{b}" for a, b in summary.columns]
+    summary = summary.fillna(0.0).reset_index()
+    summary.insert(1, "data", grouped["data"].first().values)
+    summary.insert(2, "device", grouped["device"].first().values)
+    summary.insert(3, "seeds", grouped["seed"].count().values)
+    return summary
+
+
+def format_table(summary: pd.DataFrame) -> str:
+    """A plain-text table: method, data, device, ACC/NMI/ARI mean ± std, seconds."""
+    header = ["method".ljust(12), "data".ljust(11), "device".ljust(6), "seeds".rjust(5)]
+    header += [name.rjust(13) for name in ("ACC", "NMI", "ARI", "seconds")]
+    lines = [" ".join(header)]
+    for _, r in summary.iterrows():
+        cells = [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}" for m in ("acc", "nmi", "ari")]
+        lines.append(f"{r['method']:<12} {r['data']:<11} {r['device']:<6} {int(r['seeds']):>5} "
+                     f"{cells[0]:>13} {cells[1]:>13} {cells[2]:>13} "
+                     f"{r['seconds_mean']:>6.1f} ± {r['seconds_std']:<4.1f}")
+    return "\n".join(lines)
+
+
+def save_results(runs: pd.DataFrame, out_dir: str | Path = "results", tag: str = "compare") -> dict[str, Path]:
+    """Write the per-run CSV, the summary CSV and the comparison figure under ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_comparison
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(runs)
+    paths = {"runs": out / f"{tag}_runs.csv", "summary": out / f"{tag}_summary.csv", "figure": out / f"{tag}.png"}
+    runs.to_csv(paths["runs"], index=False)
+    summary.to_csv(paths["summary"], index=False)
+    axes = plot_comparison(summary)
+    axes[0].figure.savefig(paths["figure"], dpi=120, bbox_inches="tight")
+    plt.close(axes[0].figure)
+    return paths

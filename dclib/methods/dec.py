@@ -1,0 +1,187 @@
+"""DEC and IDEC: self-training on a sharpened target distribution in an autoencoder's embedding.
+
+DEC minimises L = KL(P‖Q) = Σ_i Σ_j p_ij log(p_ij / q_ij), where q is the Student-t soft assignment
+of the embedding z_i = f(x_i) to trainable centroids μ_j and P the target distribution, recomputed
+on the whole dataset every ``update_interval`` iterations and held fixed in between.
+IDEC keeps the decoder and minimises L_rec + γ·KL(P‖Q) so the embedding keeps local structure.
+Derived in ``notebooks/02_dec_derivation.ipynb``; trained step by step in ``03_dec_training``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..losses import dec_loss, reconstruction_loss, student_t_assignment, target_distribution
+from ..train import History, embed, train
+from .base import AutoencoderClusterer
+from .baselines import fit_kmeans
+
+__all__ = ["DEC", "IDEC"]
+
+
+class DEC(AutoencoderClusterer):
+    """Deep Embedded Clustering (Xie et al., 2016).
+
+    Steps: pretrain the autoencoder (``pretrain="greedy"`` is the paper's stacked denoising
+    pretraining), initialise μ by k-means on the embedding (``n_init`` restarts), then train
+    the encoder and μ with SGD+momentum on KL(P‖Q). Stops when fewer than ``tol`` of the points
+    change cluster between two target updates, or after ``max_iter`` iterations.
+    ``fit(X, y)`` uses ``y`` only to log ACC/NMI/ARI in ``history_``.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        dims: tuple[int, ...] = (784, 500, 500, 2000, 10),
+        autoencoder="mlp",
+        alpha: float = 1.0,
+        pretrain: str | None = "greedy",
+        pretrain_epochs: int = 50,
+        pretrain_lr: float = 1e-3,
+        update_interval: int = 140,
+        tol: float = 0.001,
+        batch_size: int = 256,
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        max_iter: int = 20000,
+        n_init: int = 20,
+        cache: bool = True,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = False,
+    ):
+        self.n_clusters = n_clusters
+        self.dims = dims
+        self.autoencoder = autoencoder
+        self.alpha = alpha
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.update_interval = update_interval
+        self.tol = tol
+        self.batch_size = batch_size
+        self.lr = lr
+        self.momentum = momentum
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.cache = cache
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # The two hooks IDEC overrides -------------------------------------------------------
+    def _trainable_parameters(self) -> list[nn.Parameter]:
+        """DEC drops the decoder: only the encoder and the centroids are trained."""
+        encoder = [p for name, p in self.autoencoder_.named_parameters() if not name.startswith("decoder")]
+        return [*encoder, self.centroids_]
+
+    def _loss(self, x: torch.Tensor, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        q = student_t_assignment(self.autoencoder_.encode(x), self.centroids_, self.alpha)
+        kl = dec_loss(p, q, reduction="mean")
+        return {"loss": kl, "kl": kl}
+
+    # -------------------------------------------------------------------------------------
+    def _check_hyperparameters(self) -> None:
+        for name in ("update_interval", "batch_size", "max_iter"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}.")
+        if not 0 <= self.tol < 1:
+            raise ValueError(f"tol is a fraction of points in [0, 1), got {self.tol!r}.")
+        if self.alpha <= 0:
+            raise ValueError(f"alpha must be positive, got {self.alpha!r}.")
+
+    def _soft_assign_all(self, X: torch.Tensor) -> torch.Tensor:
+        self.autoencoder_.eval()
+        return embed(lambda x: student_t_assignment(self.autoencoder_.encode(x), self.centroids_, self.alpha), X)
+
+    def _fit(self, X: torch.Tensor, y: np.ndarray | None) -> None:
+        self._check_hyperparameters()
+        self.autoencoder_ = self._pretrained_autoencoder(X)
+        self.autoencoder_.eval()
+        kmeans = fit_kmeans(embed(self.autoencoder_.encode, X), self.n_clusters, self.n_init, self.random_state)
+        self.initial_labels_ = kmeans.labels_.astype(np.int64)
+        centers = torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32, device=self.device_)
+        self.centroids_ = nn.Parameter(centers)
+        optimizer = torch.optim.SGD(self._trainable_parameters(), lr=self.lr, momentum=self.momentum)
+
+        state: dict = {"p": None, "labels": None, "loss_sum": torch.zeros((), device=self.device_), "batches": 0}
+
+        def update_target(iteration: int) -> bool:
+            """Every ``update_interval`` iterations: new P on all data, convergence test."""
+            if iteration % self.update_interval:
+                return False
+            q = self._soft_assign_all(X)
+            self.autoencoder_.train()
+            labels = q.argmax(1)
+            changed = 1.0 if state["labels"] is None else float((labels != state["labels"]).float().mean())
+            loss = float(state["loss_sum"]) / state["batches"] if state["batches"] else math.nan
+            self.history_.log(
+                iteration=iteration, loss=loss, label_change=changed,
+                **self._log_metrics(labels.cpu().numpy(), y),
+            )
+            state.update(p=target_distribution(q).detach(), labels=labels, batches=0)
+            state["loss_sum"] = torch.zeros((), device=self.device_)
+            return state["labels"] is not None and iteration > 0 and changed < self.tol
+
+        def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+            terms = self._loss(X[idx], state["p"][idx])
+            state["loss_sum"] = state["loss_sum"] + terms["loss"].detach()
+            state["batches"] += 1
+            return terms
+
+        n_batches = math.ceil(len(X) / self.batch_size)
+        self.autoencoder_.train()
+        self.epoch_history_ = train(
+            step, optimizer, len(X), epochs=math.ceil(self.max_iter / n_batches) + 1,
+            batch_size=self.batch_size, device=self.device_, generator=self._generator(2),
+            before_batch=update_target, max_iter=self.max_iter, desc=type(self).__name__,
+            show_progress=self.verbose, history=History(),
+        )
+        self.n_iter_ = int(self.epoch_history_["iteration"][-1]) if self.epoch_history_ else 0
+        changes = self.history_["label_change"]
+        self.converged_ = len(changes) > 1 and changes[-1] < self.tol
+        q = self._soft_assign_all(X)
+        self.labels_ = q.argmax(1).cpu().numpy().astype(np.int64)
+        self.cluster_centers_ = self.centroids_.detach().cpu().numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """The soft assignment q of each sample (rows sum to 1)."""
+        return self._soft_assign_all(self._check_X_predict(X)).cpu().numpy()
+
+    def _predict(self, X: torch.Tensor) -> np.ndarray:
+        return self._soft_assign_all(X).argmax(1).cpu().numpy().astype(np.int64)
+
+
+class IDEC(DEC):
+    """Improved DEC (Guo et al., 2017): keep the decoder, minimise L_rec + γ·KL(P‖Q).
+
+    The reconstruction term stops the clustering loss from distorting the embedding's local
+    structure — the survey's L = λ·L_rec + (1−λ)·L_clust framework with γ = (1−λ)/λ.
+    """
+
+    def __init__(self, n_clusters: int = 10, gamma: float = 0.1, **kwargs):
+        super().__init__(n_clusters=n_clusters, **kwargs)
+        self.gamma = gamma
+
+    def get_params(self, deep: bool = True) -> dict:
+        params = super().get_params(deep)
+        params["gamma"] = self.gamma
+        return params
+
+    @classmethod
+    def _get_param_names(cls):
+        return sorted({*DEC._get_param_names(), "gamma"})
+
+    def _trainable_parameters(self) -> list[nn.Parameter]:
+        return [*self.autoencoder_.parameters(), self.centroids_]
+
+    def _loss(self, x: torch.Tensor, p: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = self.autoencoder_.encode(x)
+        q = student_t_assignment(z, self.centroids_, self.alpha)
+        kl = dec_loss(p, q, reduction="mean")
+        rec = reconstruction_loss(self.autoencoder_.decode(z), x)
+        return {"loss": rec + self.gamma * kl, "kl": kl, "reconstruction": rec}

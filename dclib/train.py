@@ -1,0 +1,261 @@
+"""The one training loop every method plugs its loss into, autoencoder pretraining and its cache.
+
+Lessons: ``notebooks/01_baselines_autoencoders.ipynb`` (pretraining) and
+``notebooks/03_dec_training.ipynb`` (the loop with a periodic target update).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import minibatches
+from .models import Autoencoder, MLPAutoencoder
+from .utils import cache_dir, progress
+
+__all__ = [
+    "History",
+    "train",
+    "embed",
+    "pretrain_end_to_end",
+    "pretrain_greedy",
+    "pretrain_autoencoder",
+]
+
+StepFn = Callable[[torch.Tensor], "torch.Tensor | dict[str, torch.Tensor]"]
+
+
+class History(dict):
+    """Columns of logged numbers, e.g. ``history["loss"][epoch]``; plots straight from it."""
+
+    def log(self, **values: float) -> None:
+        for key, value in values.items():
+            self.setdefault(key, []).append(float(value))
+
+    def last(self, key: str) -> float:
+        return self[key][-1]
+
+
+def train(
+    step: StepFn,
+    optimizer: torch.optim.Optimizer,
+    n_samples: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+    before_batch: Callable[[int], bool] | None = None,
+    after_epoch: Callable[[int, dict[str, float]], bool] | None = None,
+    max_iter: int | None = None,
+    desc: str = "training",
+    show_progress: bool = True,
+    history: History | None = None,
+) -> History:
+    """Run ``epochs`` passes of mini-batch optimisation of ``step(indices)``.
+
+    ``step`` receives the indices of a batch (on ``device``) and returns the loss, or a dict with
+    ``"loss"`` and any extra terms to log. The loop owns the batching, the optimiser step, the
+    history (epoch means) and NaN detection. Losses are summed on the device and read once per
+    epoch, so there is no host sync inside the inner loop.
+
+    ``before_batch(iteration)`` may return True to stop (DEC's convergence test uses it);
+    ``after_epoch(epoch, means)`` may return True to stop as well.
+    """
+    history = History() if history is None else history
+    iteration = 0
+    bar = progress(range(epochs), enabled=show_progress, desc=desc)
+    for epoch in bar:
+        totals: dict[str, torch.Tensor] = {}
+        seen = 0
+        stop = False
+        for idx in minibatches(n_samples, batch_size, generator=generator, device=device):
+            if before_batch is not None and before_batch(iteration):
+                stop = True
+                break
+            out = step(idx)
+            terms = out if isinstance(out, dict) else {"loss": out}
+            optimizer.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            optimizer.step()
+            for key, value in terms.items():
+                value = value.detach() * len(idx)
+                totals[key] = totals[key] + value if key in totals else value
+            seen += len(idx)
+            iteration += 1
+            if max_iter is not None and iteration >= max_iter:
+                stop = True
+                break
+        if seen:
+            means = {key: float(total) / seen for key, total in totals.items()}
+            if not all(math.isfinite(v) for v in means.values()):
+                raise FloatingPointError(
+                    f"{desc}: the loss became {means} at epoch {epoch}. Lower the learning rate, "
+                    "check the input for extreme values, or use a smaller alpha/batch."
+                )
+            history.log(epoch=epoch, iteration=iteration, **means)
+            bar.set_postfix(loss=f"{means['loss']:.4f}")
+            if after_epoch is not None and after_epoch(epoch, means):
+                stop = True
+        if stop:
+            break
+    bar.close()
+    return history
+
+
+@torch.no_grad()
+def embed(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """Apply ``fn`` to ``X`` in large no-grad batches (the whole dataset, on its device)."""
+    return torch.cat([fn(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+def pretrain_end_to_end(
+    ae: Autoencoder,
+    X: torch.Tensor,
+    *,
+    epochs: int,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    show_progress: bool = True,
+) -> History:
+    """Train the whole autoencoder on the mean squared reconstruction error with Adam."""
+    optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
+    ae.train()
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        x = X[idx]
+        return F.mse_loss(ae(x), x)
+
+    return train(
+        step, optimizer, len(X), epochs=epochs, batch_size=batch_size, device=X.device,
+        generator=generator, desc="pretrain (end-to-end)", show_progress=show_progress,
+    )
+
+
+def pretrain_greedy(
+    ae: MLPAutoencoder,
+    X: torch.Tensor,
+    *,
+    layer_epochs: int,
+    finetune_epochs: int,
+    dropout: float = 0.2,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    show_progress: bool = True,
+) -> History:
+    """DEC's greedy layer-wise pretraining: one denoising autoencoder per layer, then fine-tuning.
+
+    Layer pair ``i`` (encoder layer i with its mirrored decoder layer) learns to reconstruct its
+    input ``h`` from a dropout-corrupted copy: ``h_hat = g2(W2 dropout(g1(W1 dropout(h))))``.
+    Its clean output is the next pair's input. The stack is then fine-tuned end to end without
+    corruption. Returns one history with a ``stage`` column (layer index, or -1 for fine-tuning).
+    """
+    if not isinstance(ae, MLPAutoencoder):
+        raise ValueError("Greedy layer-wise pretraining needs an MLPAutoencoder; use 'end-to-end'.")
+    n_layers = len(ae.encoder_layers)
+    history = History()
+    features = X.reshape(len(X), -1)
+    ae.train()
+    for i in range(n_layers):
+        enc, dec = ae.encoder_layers[i], ae.decoder_layers[n_layers - 1 - i]
+        enc_act = (lambda h: h) if i == n_layers - 1 else torch.relu  # the embedding is linear
+        dec_act = (lambda h: h) if i == 0 else torch.relu  # the reconstruction is linear
+        optimizer = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=lr)
+        inputs = features
+
+        def step(idx: torch.Tensor, inputs=inputs, enc=enc, dec=dec, enc_act=enc_act, dec_act=dec_act):
+            h = inputs[idx]
+            code = enc_act(enc(F.dropout(h, dropout, training=True)))
+            recon = dec_act(dec(F.dropout(code, dropout, training=True)))
+            return F.mse_loss(recon, h)
+
+        layer_hist = train(
+            step, optimizer, len(X), epochs=layer_epochs, batch_size=batch_size, device=X.device,
+            generator=generator, desc=f"pretrain layer {i + 1}/{n_layers}", show_progress=show_progress,
+        )
+        for epoch, loss in zip(layer_hist.get("epoch", []), layer_hist.get("loss", []), strict=True):
+            history.log(stage=i, epoch=epoch, loss=loss)
+        with torch.no_grad():
+            features = embed(lambda h, enc=enc, act=enc_act: act(enc(h)), inputs)
+    fine = pretrain_end_to_end(
+        ae, X, epochs=finetune_epochs, batch_size=batch_size, lr=lr, generator=generator,
+        show_progress=show_progress,
+    )
+    for epoch, loss in zip(fine.get("epoch", []), fine.get("loss", []), strict=True):
+        history.log(stage=-1, epoch=epoch, loss=loss)
+    return history
+
+
+def _fingerprint(X: torch.Tensor) -> str:
+    data = X.detach().to("cpu", torch.float32).contiguous().numpy()
+    digest = hashlib.sha1(data.tobytes())
+    digest.update(str(tuple(X.shape)).encode())
+    return digest.hexdigest()[:16]
+
+
+def pretrain_autoencoder(
+    ae: Autoencoder,
+    X: torch.Tensor,
+    *,
+    method: str = "end-to-end",
+    epochs: int = 50,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    cache: bool = True,
+    force: bool = False,
+    show_progress: bool = True,
+) -> History:
+    """Pretrain ``ae`` on ``X`` (``"end-to-end"`` or DEC's ``"greedy"``), reusing a disk cache.
+
+    The cache key is the data's fingerprint, the architecture, the method, epochs, batch size,
+    learning rate and seed, so re-running a notebook reuses the weights; ``force=True`` retrains.
+    For ``"greedy"``, ``epochs`` is split evenly between the layer-wise stage (per layer) and
+    the fine-tuning stage. With ``seed=None`` nothing is cached (the run is not reproducible).
+    """
+    if method not in ("end-to-end", "greedy"):
+        raise ValueError(f"pretrain must be 'end-to-end', 'greedy' or None, got {method!r}.")
+    path: Path | None = None
+    if cache and seed is not None:
+        key = json.dumps(
+            [ae.config(), method, epochs, batch_size, lr, seed, _fingerprint(X)], sort_keys=True
+        )
+        path = cache_dir() / f"ae-{hashlib.sha1(key.encode()).hexdigest()[:20]}.pt"
+        if path.exists() and not force:
+            saved = torch.load(path, map_location=X.device, weights_only=True)
+            ae.load_state_dict(saved["state_dict"])
+            return History({k: list(v) for k, v in saved["history"].items()})
+    if method == "greedy":
+        history = pretrain_greedy(
+            ae, X, layer_epochs=max(1, epochs // 2), finetune_epochs=max(1, epochs - epochs // 2),
+            batch_size=batch_size, lr=lr, generator=generator, show_progress=show_progress,
+        )
+    else:
+        history = pretrain_end_to_end(
+            ae, X, epochs=epochs, batch_size=batch_size, lr=lr, generator=generator,
+            show_progress=show_progress,
+        )
+    if path is not None:
+        state = {k: v.detach().cpu() for k, v in ae.state_dict().items()}
+        tmp = path.with_suffix(".tmp")
+        torch.save({"state_dict": state, "history": dict(history)}, tmp)
+        tmp.replace(path)
+    return history
+
+
+def count_parameters(modules: Iterable[nn.Module]) -> int:
+    """Number of trainable parameters (for the comparison tables)."""
+    return sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad)

@@ -1,0 +1,147 @@
+"""The scikit-learn API every method shares: fit/predict/labels_, determinism, errors, save/load."""
+
+import numpy as np
+import pytest
+import torch
+
+from dclib import AEKMeans, DegenerateClusteringWarning, KMeansBaseline, cluster_acc
+from dclib.methods.dec import DEC, IDEC
+
+SMALL_AE = (64, 128, 64, 10)
+
+
+def small(cls, **kw):
+    """A few-second configuration on the 8x8 digits."""
+    base = dict(dims=SMALL_AE, pretrain_epochs=10, batch_size=64, device="cpu", random_state=0)
+    if cls in (DEC, IDEC):
+        base.update(update_interval=10, max_iter=60)
+    base.update(kw)
+    return cls(10, **base)
+
+
+ESTIMATORS = [
+    lambda: KMeansBaseline(10, random_state=0),
+    lambda: KMeansBaseline(10, features="pca", n_components=20, random_state=0),
+    lambda: small(AEKMeans),
+    lambda: small(DEC),
+    lambda: small(DEC, pretrain="end-to-end"),
+    lambda: small(IDEC, pretrain="end-to-end"),
+]
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
+def test_fit_predict_and_beats_chance(make, digits):
+    model = make()
+    labels = model.fit_predict(digits.X, digits.y)
+    assert labels.shape == (len(digits),) and labels.dtype == np.int64
+    assert set(np.unique(labels)) <= set(range(10))
+    assert cluster_acc(digits.y, labels) > 0.5  # chance is ~0.1
+    # predict on the training data reproduces the method's own labels_
+    np.testing.assert_array_equal(model.predict(digits.X), model.labels_)
+
+
+@pytest.mark.parametrize("make", ESTIMATORS)
+def test_same_seed_same_labels(make, digits):
+    np.testing.assert_array_equal(make().fit(digits.X).labels_, make().fit(digits.X).labels_)
+
+
+def test_ae_kmeans_transform_and_cached_pretraining_give_same_result(digits):
+    a = small(AEKMeans).fit(digits.X)
+    b = small(AEKMeans).fit(digits.X)  # second fit reads the cached autoencoder
+    c = small(AEKMeans, cache=False).fit(digits.X)
+    assert a.transform(digits.X).shape == (len(digits), 10)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.labels_, c.labels_)
+
+
+@pytest.mark.parametrize(
+    "X, k, message",
+    [
+        (np.zeros(10), 2, "shape"),
+        (np.full((10, 3), np.nan), 2, "NaN"),
+        (np.zeros((10, 3)), 1, "n_clusters"),
+        (np.zeros((5, 3)), 6, "larger than the number of samples"),
+        (np.array([["a", "b"]] * 4), 2, "numbers"),
+    ],
+)
+def test_bad_input_raises_clear_errors(X, k, message):
+    with pytest.raises(ValueError, match=message):
+        KMeansBaseline(k).fit(X)
+    with pytest.raises(ValueError, match=message):
+        DEC(k, dims=(3, 2), pretrain_epochs=1, device="cpu").fit(X)
+
+
+def test_labels_of_wrong_length_and_predict_before_fit(digits):
+    with pytest.raises(ValueError, match="one label per sample"):
+        KMeansBaseline(10).fit(digits.X, digits.y[:10])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        KMeansBaseline(10).predict(digits.X)
+    model = KMeansBaseline(10, random_state=0).fit(digits.X)
+    with pytest.raises(ValueError, match="features per sample"):
+        model.predict(np.zeros((3, 5)))
+
+
+def test_degenerate_solution_warns():
+    X = np.vstack([np.zeros((50, 2)), np.ones((50, 2)), [[0.5, 0.5]]])
+    X = X + np.random.default_rng(0).normal(0, 1e-3, X.shape)
+    with pytest.warns(DegenerateClusteringWarning, match="nearly empty"):
+        KMeansBaseline(3, random_state=0).fit(X)
+
+
+def test_save_and_load_round_trip(digits, tmp_path):
+    model = small(DEC).fit(digits.X)
+    model.save(tmp_path / "dec.pt")
+    loaded = DEC.load(tmp_path / "dec.pt")
+    np.testing.assert_array_equal(loaded.labels_, model.labels_)
+    np.testing.assert_allclose(loaded.predict_proba(digits.X), model.predict_proba(digits.X), atol=1e-6)
+    assert loaded.get_params() == model.get_params()
+    with pytest.raises(ValueError, match="holds a DEC"):
+        IDEC.load(tmp_path / "dec.pt")
+
+
+def test_dec_history_and_convergence(digits):
+    model = small(DEC, tol=0.5, max_iter=500).fit(digits.X, digits.y)
+    h = model.history_
+    assert {"iteration", "loss", "label_change", "acc", "nmi", "ari"} <= set(h)
+    assert h["iteration"][:2] == [0, 10]
+    # stops at the first target update where fewer than tol of the points changed cluster
+    assert model.converged_ and h["label_change"][-1] < 0.5 and model.n_iter_ < 500
+    q = model.predict_proba(digits.X)
+    np.testing.assert_allclose(q.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(q.argmax(1), model.labels_)
+    assert model.cluster_centers_.shape == (10, 10)
+
+
+def test_dec_training_improves_on_its_kmeans_initialisation(digits):
+    # With P held fixed for the whole run (one target update), SGD must lower KL(P||Q) epoch by epoch.
+    model = small(DEC, max_iter=300, update_interval=300, tol=0.0).fit(digits.X, digits.y)
+    losses = model.epoch_history_["loss"]
+    assert len(losses) > 5 and losses[-1] < 0.8 * losses[0]
+    model = small(DEC, max_iter=300, tol=0.0).fit(digits.X, digits.y)
+    assert model.history_["acc"][-1] >= model.history_["acc"][0] - 0.02
+
+
+def test_dec_keeps_decoder_fixed_idec_trains_it(digits):
+    dec = small(DEC, pretrain="end-to-end").fit(digits.X)
+    idec = small(IDEC, pretrain="end-to-end").fit(digits.X)
+    ref = small(AEKMeans, pretrain="end-to-end").fit(digits.X).autoencoder_
+    dec_w = dict(dec.autoencoder_.named_parameters())
+    idec_w = dict(idec.autoencoder_.named_parameters())
+    for name, w in ref.named_parameters():
+        if name.startswith("decoder"):
+            assert torch.equal(dec_w[name], w)
+            assert not torch.equal(idec_w[name], w)
+        else:
+            assert not torch.equal(dec_w[name], w)
+    assert "reconstruction" in idec.epoch_history_ and idec.get_params()["gamma"] == 0.1
+
+
+def test_dec_with_conv_autoencoder_on_images(digits):
+    from dclib.models import ConvAutoencoder
+
+    model = DEC(10, autoencoder=ConvAutoencoder((1, 8, 8), channels=(8, 16, 16)), pretrain="end-to-end",
+                pretrain_epochs=3, update_interval=10, max_iter=20, device="cpu", random_state=0)
+    model.fit(digits.X)
+    assert model.transform(digits.X).shape == (len(digits), 10)
+    with pytest.raises(ValueError, match="(?i)greedy"):
+        DEC(10, autoencoder="conv", pretrain="greedy", device="cpu").fit(digits.X)

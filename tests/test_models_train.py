@@ -1,0 +1,92 @@
+import pytest
+import torch
+
+from dclib.models import ConvAutoencoder, MLPAutoencoder, build_autoencoder
+from dclib.train import History, pretrain_autoencoder, pretrain_greedy, train
+from dclib.utils import get_device
+
+
+def test_mlp_autoencoder_shapes_and_activations():
+    ae = MLPAutoencoder((64, 32, 16, 4))
+    x = torch.rand(5, 1, 8, 8)
+    z = ae.encode(x)
+    assert z.shape == (5, 4) and ae(x).shape == x.shape
+    assert (z < 0).any(), "the embedding layer must be linear (can be negative)"
+    assert [m.out_features for m in ae.decoder_layers] == [16, 32, 64]
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 16, 16), (1, 8, 8)])
+def test_conv_autoencoder_round_trips_shapes(shape):
+    ae = ConvAutoencoder(shape, embedding_dim=7)
+    x = torch.rand(3, *shape)
+    assert ae.encode(x).shape == (3, 7) and ae(x).shape == x.shape
+
+
+def test_build_autoencoder_adapts_input_size_and_rejects_mismatch():
+    assert build_autoencoder("mlp", (1, 8, 8)).dims == (64, 500, 500, 2000, 10)
+    with pytest.raises(ValueError, match="expects 784"):
+        build_autoencoder(MLPAutoencoder((784, 10)), (1, 8, 8))
+    with pytest.raises(ValueError, match="images"):
+        build_autoencoder("conv", (64,))
+
+
+def test_pretraining_lowers_the_loss(digits):
+    torch.manual_seed(0)
+    X = digits.X[:400]
+    ae = MLPAutoencoder((64, 64, 16, 5))
+    before = torch.nn.functional.mse_loss(ae(X), X).item()
+    hist = pretrain_autoencoder(ae, X, epochs=15, batch_size=64, seed=0, show_progress=False)
+    after = torch.nn.functional.mse_loss(ae(X), X).item()
+    assert after < 0.5 * before and hist["loss"][-1] < hist["loss"][0]
+
+
+def test_greedy_pretraining_trains_each_layer_then_finetunes(digits):
+    torch.manual_seed(0)
+    X = digits.X[:300]
+    ae = MLPAutoencoder((64, 32, 8))
+    w0 = [layer.weight.clone() for layer in ae.encoder_layers]
+    hist = pretrain_greedy(ae, X, layer_epochs=3, finetune_epochs=2, batch_size=64, show_progress=False)
+    assert hist["stage"] == [0, 0, 0, 1, 1, 1, -1, -1]
+    assert all(not torch.equal(a, b.weight) for a, b in zip(w0, ae.encoder_layers, strict=True))
+    with pytest.raises(ValueError, match="MLPAutoencoder"):
+        pretrain_greedy(ConvAutoencoder((1, 8, 8)), X, layer_epochs=1, finetune_epochs=1)
+
+
+def test_pretraining_cache_reuses_weights(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("DCLIB_CACHE", str(tmp_path))
+    X = digits.X[:200]
+    torch.manual_seed(0)
+    a = MLPAutoencoder((64, 16, 4))
+    pretrain_autoencoder(a, X, epochs=2, seed=3, show_progress=False)
+    assert len(list(tmp_path.glob("ae-*.pt"))) == 1
+    b = MLPAutoencoder((64, 16, 4))  # different init: only the cache can make it equal
+    pretrain_autoencoder(b, X, epochs=2, seed=3, show_progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    c = MLPAutoencoder((64, 16, 4))
+    pretrain_autoencoder(c, X, epochs=2, seed=3, show_progress=False, force=True)
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters(), strict=True))
+
+
+def test_train_loop_detects_nan():
+    w = torch.nn.Parameter(torch.ones(1))
+    opt = torch.optim.SGD([w], lr=0.1)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        train(lambda idx: (w * float("nan")).sum(), opt, 10, epochs=1, batch_size=5,
+              device=torch.device("cpu"), show_progress=False)
+
+
+def test_train_loop_logs_terms_and_stops_early():
+    w = torch.nn.Parameter(torch.tensor([3.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    hist = train(lambda idx: {"loss": (w**2).sum(), "w": w.detach().sum()}, opt, 20, epochs=50,
+                 batch_size=5, device=torch.device("cpu"), show_progress=False,
+                 after_epoch=lambda e, m: m["loss"] < 1e-2)
+    assert isinstance(hist, History) and set(hist) >= {"epoch", "loss", "w", "iteration"}
+    assert hist["loss"][-1] < 1e-2 < hist["loss"][0] and len(hist["loss"]) < 50
+
+
+def test_get_device():
+    assert get_device("cpu").type == "cpu"
+    assert get_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device"):
+        get_device("tpu:7")
