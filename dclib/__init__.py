@@ -4,7 +4,7 @@ Data -> model -> loss -> the one training loop -> estimator -> metrics -> plots.
 """
 
 from .data import Dataset, load_dataset
-from .methods import AEKMeans, DegenerateClusteringWarning, KMeansBaseline
+from .methods import DEC, IDEC, IIC, AEKMeans, DegenerateClusteringWarning, KMeansBaseline, VaDE
 from .metrics import ari, cluster_acc, evaluate, matched_confusion_matrix, nmi
 from .utils import get_device, seed_everything
 
@@ -22,5 +22,9 @@ __all__ = [
     "seed_everything",
     "KMeansBaseline",
     "AEKMeans",
+    "DEC",
+    "IDEC",
+    "VaDE",
+    "IIC",
     "DegenerateClusteringWarning",
 ]

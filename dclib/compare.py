@@ -41,10 +41,33 @@ def _ae_kmeans(k, seed, device, fast):
     return AEKMeans(k, pretrain_epochs=2 if fast else 50, device=device, random_state=seed)
 
 
+def _dec(k, seed, device, fast):
+    from .methods import DEC
+
+    return DEC(k, pretrain_epochs=2 if fast else 50, update_interval=20, max_iter=40 if fast else 1000,
+               device=device, random_state=seed)
+
+
+def _idec(k, seed, device, fast):
+    from .methods import IDEC
+
+    return IDEC(k, pretrain_epochs=2 if fast else 50, update_interval=20, max_iter=40 if fast else 1000,
+                device=device, random_state=seed)
+
+
+def _vade(k, seed, device, fast):
+    from .methods import VaDE
+
+    return VaDE(k, pretrain_epochs=2 if fast else 50, epochs=2 if fast else 50, device=device, random_state=seed)
+
+
 METHODS: dict[str, Factory] = {
     "kmeans": _kmeans,
     "kmeans-pca": _kmeans_pca,
     "ae-kmeans": _ae_kmeans,
+    "dec": _dec,
+    "idec": _idec,
+    "vade": _vade,
 }
 
 

@@ -7,6 +7,8 @@ against autograd, Monte Carlo or brute force in ``tests/test_losses_*.py``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -17,6 +19,11 @@ __all__ = [
     "dec_loss",
     "dec_gradients",
     "reconstruction_loss",
+    "gaussian_log_density",
+    "vade_responsibilities",
+    "vade_elbo",
+    "iic_joint",
+    "iic_loss",
 ]
 
 _REDUCTIONS = ("sum", "mean", "none")
@@ -104,3 +111,130 @@ def dec_gradients(
 def reconstruction_loss(x_recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean squared reconstruction error (the autoencoders' and IDEC's L_rec)."""
     return F.mse_loss(x_recon.reshape(x.shape), x)
+
+
+# ----------------------------------------------------------------------------- VaDE
+
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def gaussian_log_density(z: torch.Tensor, mu_c: torch.Tensor, logvar_c: torch.Tensor) -> torch.Tensor:
+    """log N(z_i; μ_c, diag σ_c²) for every sample i and component c, shape (n, C)."""
+    if z.dim() != 2 or mu_c.shape != logvar_c.shape or mu_c.shape[1] != z.shape[1]:
+        raise ValueError(
+            f"z must be (n, d) and mu_c, logvar_c both (C, d); got {tuple(z.shape)}, {tuple(mu_c.shape)}, "
+            f"{tuple(logvar_c.shape)}."
+        )
+    diff2 = (z.unsqueeze(1) - mu_c.unsqueeze(0)).pow(2)  # (n, C, d)
+    return -0.5 * (LOG_2PI + logvar_c.unsqueeze(0) + diff2 * torch.exp(-logvar_c).unsqueeze(0)).sum(-1)
+
+
+def _log_pi(pi: torch.Tensor) -> torch.Tensor:
+    if pi.dim() != 1:
+        raise ValueError(f"pi must be a vector of C mixture weights, got shape {tuple(pi.shape)}.")
+    return torch.log(pi.clamp_min(torch.finfo(pi.dtype).tiny))
+
+
+def vade_responsibilities(
+    z: torch.Tensor, pi: torch.Tensor, mu_c: torch.Tensor, logvar_c: torch.Tensor
+) -> torch.Tensor:
+    """γ_ic = p(c | z_i) = π_c N(z_i; μ_c, σ_c²) / Σ_c' π_c' N(z_i; μ_c', σ_c'²); rows sum to 1.
+
+    Computed in log space (a softmax of log π_c + log N), so far-away points give a valid
+    one-hot row instead of 0/0. Derived in ``notebooks/04_vade_elbo.ipynb``.
+    """
+    return torch.exp(_log_responsibilities(z, pi, mu_c, logvar_c))
+
+
+def _log_responsibilities(z, pi, mu_c, logvar_c) -> torch.Tensor:
+    return torch.log_softmax(_log_pi(pi).unsqueeze(0) + gaussian_log_density(z, mu_c, logvar_c), dim=1)
+
+
+def vade_elbo(
+    x: torch.Tensor,
+    x_recon: torch.Tensor,
+    z_mean: torch.Tensor,
+    z_logvar: torch.Tensor,
+    pi: torch.Tensor,
+    mu_c: torch.Tensor,
+    logvar_c: torch.Tensor,
+    likelihood: str = "bernoulli",
+    z: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """VaDE's evidence lower bound in closed form, per sample and as a mean, with its terms.
+
+    With q(z, c | x) = N(z; μ̃, σ̃²) γ_c, the ELBO splits into (all per sample, in nats)::
+
+        reconstruction   log p(x | x_recon)             (Bernoulli: x_recon are logits;
+                                                         Gaussian: unit variance, x_recon the mean)
+        log_p_z_given_c  Σ_c γ_c E_q[log N(z; μ_c, σ_c²)]
+                         = −½ Σ_c γ_c Σ_j [log 2π + log σ_cj² + (σ̃_j² + (μ̃_j − μ_cj)²) / σ_cj²]
+        log_p_c          Σ_c γ_c log π_c
+        entropy_z        −E_q[log q(z|x)] = ½ Σ_j (1 + log 2π + log σ̃_j²)
+        entropy_c        −Σ_c γ_c log γ_c
+
+    γ = p(c | z), the optimal q(c | x), taken at ``z`` (a reparameterised sample, as in the paper)
+    or at ``z_mean`` when ``z`` is None. Returns a dict with ``elbo`` (mean over samples),
+    ``per_sample`` (n,), ``gamma`` and the mean of each term. Derived in ``notebooks/04_vade_elbo.ipynb``.
+    """
+    if likelihood not in ("bernoulli", "gaussian"):
+        raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}.")
+    n = len(x)
+    x_flat, recon_flat = x.reshape(n, -1), x_recon.reshape(n, -1)
+    if x_flat.shape != recon_flat.shape:
+        raise ValueError(f"x and x_recon must have the same size, got {tuple(x.shape)} and {tuple(x_recon.shape)}.")
+    if likelihood == "bernoulli":
+        reconstruction = -F.binary_cross_entropy_with_logits(recon_flat, x_flat, reduction="none").sum(1)
+    else:
+        reconstruction = -0.5 * ((x_flat - recon_flat).pow(2) + LOG_2PI).sum(1)
+
+    log_gamma = _log_responsibilities(z_mean if z is None else z, pi, mu_c, logvar_c)  # (n, C)
+    gamma = torch.exp(log_gamma)
+    var_ratio = torch.exp(z_logvar.unsqueeze(1) - logvar_c.unsqueeze(0))  # σ̃²/σ_c², (n, C, d)
+    mahalanobis = (z_mean.unsqueeze(1) - mu_c.unsqueeze(0)).pow(2) * torch.exp(-logvar_c).unsqueeze(0)
+    expected_log_n = -0.5 * (LOG_2PI + logvar_c.unsqueeze(0) + var_ratio + mahalanobis).sum(-1)  # (n, C)
+    log_p_z_given_c = (gamma * expected_log_n).sum(1)
+    log_p_c = (gamma * _log_pi(pi).unsqueeze(0)).sum(1)
+    entropy_z = 0.5 * (1.0 + LOG_2PI + z_logvar).sum(1)
+    entropy_c = -(gamma * log_gamma).sum(1)  # finite gradients even where γ underflows to 0
+    per_sample = reconstruction + log_p_z_given_c + log_p_c + entropy_z + entropy_c
+    return {
+        "elbo": per_sample.mean(),
+        "per_sample": per_sample,
+        "gamma": gamma,
+        "reconstruction": reconstruction.mean(),
+        "log_p_z_given_c": log_p_z_given_c.mean(),
+        "log_p_c": log_p_c.mean(),
+        "entropy_z": entropy_z.mean(),
+        "entropy_c": entropy_c.mean(),
+    }
+
+
+# ----------------------------------------------------------------------------- IIC
+
+
+def iic_joint(p: torch.Tensor, p_aug: torch.Tensor) -> torch.Tensor:
+    """IIC's joint P = 1/n Σ_i Φ(x_i) Φ(g x_i)ᵀ, symmetrised (P + Pᵀ)/2: a C×C matrix summing to 1.
+
+    ``p`` and ``p_aug`` are (n, C) softmax outputs for images and their augmented copies.
+    Derived in ``notebooks/05_iic_mutual_information.ipynb``.
+    """
+    if p.shape != p_aug.shape or p.dim() != 2:
+        raise ValueError(f"p and p_aug must both be (n, C), got {tuple(p.shape)} and {tuple(p_aug.shape)}.")
+    joint = p.t() @ p_aug / len(p)
+    return (joint + joint.t()) / 2
+
+
+def iic_loss(p: torch.Tensor, p_aug: torch.Tensor, eps: float = 1e-8, lamb: float = 1.0) -> torch.Tensor:
+    """−I(z; z') = −Σ_cc' P_cc' log(P_cc' / (P_c P_c')) for the joint of ``iic_joint``.
+
+    ``lamb`` > 1 weights the marginal entropies more (the paper's entropy weighting:
+    −Σ P (log P − λ log P_c − λ log P_c')), pushing harder against collapse. Entries of P below
+    ``eps`` are clamped so empty cells give no NaN. Maximising I = H(z) − H(z|z') rewards
+    confident *and* balanced clusters: one cluster for everything has I = 0.
+    """
+    joint = iic_joint(p, p_aug).clamp_min(eps)
+    p_row = joint.sum(dim=1, keepdim=True)
+    p_col = joint.sum(dim=0, keepdim=True)
+    return -(joint * (joint.log() - lamb * p_row.log() - lamb * p_col.log())).sum()

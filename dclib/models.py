@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["Autoencoder", "MLPAutoencoder", "ConvAutoencoder", "build_autoencoder"]
+__all__ = ["Autoencoder", "MLPAutoencoder", "ConvAutoencoder", "build_autoencoder", "ClusterHeads", "IICNet"]
 
 
 class Autoencoder(nn.Module):
@@ -23,8 +23,17 @@ class Autoencoder(nn.Module):
     input_shape: tuple[int, ...]
     embedding_dim: int
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        """The last hidden representation, before the linear embedding layer."""
         raise NotImplementedError
+
+    @property
+    def embedding_layer(self) -> nn.Linear:  # pragma: no cover - interface
+        """The linear map features -> z (VaDE adds a twin head for log σ² beside it)."""
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding_layer(self.features(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
@@ -66,8 +75,15 @@ class MLPAutoencoder(Autoencoder):
                 h = torch.relu(h)
         return h
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(self.encoder_layers, x.reshape(len(x), -1))
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.reshape(len(x), -1)
+        for layer in self.encoder_layers[:-1]:
+            h = torch.relu(layer(h))
+        return h
+
+    @property
+    def embedding_layer(self) -> nn.Linear:
+        return self.encoder_layers[-1]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self._run(self.decoder_layers, z)
@@ -130,11 +146,15 @@ class ConvAutoencoder(Autoencoder):
             )
         self.decoder_convs = nn.ModuleList(deconvs)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         h = x.reshape(len(x), *self.input_shape)
         for conv in self.encoder_convs:
             h = torch.relu(conv(h))
-        return self.to_embedding(h.flatten(1))
+        return h.flatten(1)
+
+    @property
+    def embedding_layer(self) -> nn.Linear:
+        return self.to_embedding
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.from_embedding(z)).reshape(len(z), *self._bottom)
@@ -185,3 +205,44 @@ def build_autoencoder(
         emb = dims[-1] if dims is not None else embedding_dim
         return ConvAutoencoder(tuple(sample_shape), embedding_dim=emb)
     raise ValueError(f"autoencoder must be 'mlp', 'conv' or an Autoencoder module, got {autoencoder!r}.")
+
+
+class ClusterHeads(nn.Module):
+    """``n_heads`` independent linear+softmax heads on the same features (IIC's sub-heads).
+
+    Returns probabilities of shape (n_heads, n, n_clusters); different random initialisations
+    let the sub-heads reach different solutions, and the lowest-loss one is kept.
+    """
+
+    def __init__(self, in_features: int, n_clusters: int, n_heads: int = 5):
+        super().__init__()
+        self.heads = nn.ModuleList(nn.Linear(in_features, n_clusters) for _ in range(n_heads))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.softmax(head(h), dim=1) for head in self.heads])
+
+
+class IICNet(nn.Module):
+    """A small VGG-like conv net for small images with a main head and an over-clustering head.
+
+    Three blocks conv3x3-BN-ReLU-maxpool (``channels``), then two sets of sub-heads:
+    ``main`` with ``n_clusters`` outputs and ``over`` with ``overcluster_k`` (0 disables it).
+    """
+
+    def __init__(self, input_shape=(1, 28, 28), n_clusters: int = 10, overcluster_k: int = 50,
+                 n_heads: int = 5, channels: tuple[int, ...] = (64, 128, 256)):
+        super().__init__()
+        blocks, in_ch = [], input_shape[0]
+        for out_ch in channels:
+            blocks += [nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(),
+                       nn.MaxPool2d(2, ceil_mode=True)]
+            in_ch = out_ch
+        self.trunk = nn.Sequential(*blocks, nn.Flatten())
+        with torch.no_grad():
+            n_features = self.trunk(torch.zeros(1, *input_shape)).shape[1]
+        self.main = ClusterHeads(n_features, n_clusters, n_heads)
+        self.over = ClusterHeads(n_features, overcluster_k, n_heads) if overcluster_k else None
+
+    def forward(self, x: torch.Tensor, head: str = "main") -> torch.Tensor:
+        features = self.trunk(x)
+        return (self.main if head == "main" else self.over)(features)

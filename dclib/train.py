@@ -119,6 +119,9 @@ def embed(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, batch_siz
 # ----------------------------------------------------------------------------- pretraining
 
 
+RECON_LOSSES = {"mse": F.mse_loss, "bce": F.binary_cross_entropy_with_logits}
+
+
 def pretrain_end_to_end(
     ae: Autoencoder,
     X: torch.Tensor,
@@ -126,16 +129,24 @@ def pretrain_end_to_end(
     epochs: int,
     batch_size: int = 256,
     lr: float = 1e-3,
+    recon_loss: str = "mse",
     generator: torch.Generator | None = None,
     show_progress: bool = True,
 ) -> History:
-    """Train the whole autoencoder on the mean squared reconstruction error with Adam."""
+    """Train the whole autoencoder with Adam on the reconstruction error.
+
+    ``recon_loss="mse"`` (DEC, linear output) or ``"bce"`` (the decoder outputs Bernoulli
+    logits, as VaDE's likelihood expects).
+    """
+    if recon_loss not in RECON_LOSSES:
+        raise ValueError(f"recon_loss must be one of {sorted(RECON_LOSSES)}, got {recon_loss!r}.")
+    loss_fn = RECON_LOSSES[recon_loss]
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
     ae.train()
 
     def step(idx: torch.Tensor) -> torch.Tensor:
         x = X[idx]
-        return F.mse_loss(ae(x), x)
+        return loss_fn(ae(x), x)
 
     return train(
         step, optimizer, len(X), epochs=epochs, batch_size=batch_size, device=X.device,
@@ -213,6 +224,7 @@ def pretrain_autoencoder(
     epochs: int = 50,
     batch_size: int = 256,
     lr: float = 1e-3,
+    recon_loss: str = "mse",
     seed: int | None = None,
     generator: torch.Generator | None = None,
     cache: bool = True,
@@ -230,23 +242,26 @@ def pretrain_autoencoder(
         raise ValueError(f"pretrain must be 'end-to-end', 'greedy' or None, got {method!r}.")
     path: Path | None = None
     if cache and seed is not None:
-        key = json.dumps(
-            [ae.config(), method, epochs, batch_size, lr, seed, _fingerprint(X)], sort_keys=True
-        )
+        parts = [ae.config(), method, epochs, batch_size, lr, seed, _fingerprint(X)]
+        if recon_loss != "mse":
+            parts.append(recon_loss)
+        key = json.dumps(parts, sort_keys=True)
         path = cache_dir() / f"ae-{hashlib.sha1(key.encode()).hexdigest()[:20]}.pt"
         if path.exists() and not force:
             saved = torch.load(path, map_location=X.device, weights_only=True)
             ae.load_state_dict(saved["state_dict"])
             return History({k: list(v) for k, v in saved["history"].items()})
     if method == "greedy":
+        if recon_loss != "mse":
+            raise ValueError("Greedy pretraining uses the squared error; use method='end-to-end'.")
         history = pretrain_greedy(
             ae, X, layer_epochs=max(1, epochs // 2), finetune_epochs=max(1, epochs - epochs // 2),
             batch_size=batch_size, lr=lr, generator=generator, show_progress=show_progress,
         )
     else:
         history = pretrain_end_to_end(
-            ae, X, epochs=epochs, batch_size=batch_size, lr=lr, generator=generator,
-            show_progress=show_progress,
+            ae, X, epochs=epochs, batch_size=batch_size, lr=lr, recon_loss=recon_loss,
+            generator=generator, show_progress=show_progress,
         )
     if path is not None:
         state = {k: v.detach().cpu() for k, v in ae.state_dict().items()}

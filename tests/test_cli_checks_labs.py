@@ -1,6 +1,10 @@
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 import torch
+from nbclient import NotebookClient
 
 from dclib import checks, cluster_acc, nmi
 from dclib.cli import main
@@ -33,9 +37,31 @@ def test_each_check_fails_on_stub_and_wrong_answer_passes_on_solution(check, sol
     assert "✓" in capsys.readouterr().out
 
 
+ROOT = Path(__file__).resolve().parents[1]
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+
+
 def test_exercises_are_generated_from_solutions():
-    stale = generate_exercises("solutions", "exercises", check=True)
+    assert EXERCISES, "no exercises found"
+    stale = generate_exercises(ROOT / "solutions", ROOT / "exercises", check=True)
     assert stale == [], f"run `make exercises`: {stale} out of sync with solutions/"
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=[p.stem for p in EXERCISES])
+def test_every_exercise_check_fails_on_the_stub(path):
+    """Run the generated exercise as a learner would, untouched: every auto-check must fail.
+
+    (The solutions pass the same checks: nbval runs them with their ``assert check_...`` cells.)
+    """
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    check_cells = [c for c in nb.cells if c.cell_type == "code" and "check_" in c.source and "assert" in c.source]
+    assert check_cells, f"{path.name} has no auto-check cells"
+    for cell in check_cells:
+        text = "".join(o.get("text", "") + "".join(o.get("traceback", [])) for o in cell.outputs)
+        failed = any(o.output_type == "error" for o in cell.outputs) or "✗" in text
+        assert failed, f"{path.name}: a check passed on the stub:\n{cell.source}"
 
 
 def test_cli_compare_prints_table_and_writes_results(tmp_path, capsys):

@@ -6,6 +6,8 @@ import torch
 
 from dclib import AEKMeans, DegenerateClusteringWarning, KMeansBaseline, cluster_acc
 from dclib.methods.dec import DEC, IDEC
+from dclib.methods.iic import IIC
+from dclib.methods.vade import VaDE
 
 SMALL_AE = (64, 128, 64, 10)
 
@@ -26,6 +28,7 @@ ESTIMATORS = [
     lambda: small(DEC),
     lambda: small(DEC, pretrain="end-to-end"),
     lambda: small(IDEC, pretrain="end-to-end"),
+    lambda: small(VaDE, epochs=5),
 ]
 
 
@@ -145,3 +148,55 @@ def test_dec_with_conv_autoencoder_on_images(digits):
     assert model.transform(digits.X).shape == (len(digits), 10)
     with pytest.raises(ValueError, match="(?i)greedy"):
         DEC(10, autoencoder="conv", pretrain="greedy", device="cpu").fit(digits.X)
+
+
+def test_vade_api_sampling_and_history(digits, tmp_path):
+    model = small(VaDE, epochs=4).fit(digits.X, digits.y)
+    gamma = model.predict_proba(digits.X)
+    np.testing.assert_allclose(gamma.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(gamma.argmax(1), model.labels_)
+    assert model.transform(digits.X).shape == (len(digits), 10)
+    assert {"loss", "elbo", "reconstruction", "log_p_z_given_c", "log_p_c", "entropy_z", "entropy_c", "acc"} <= set(
+        model.history_)
+    assert len(model.history_["acc"]) == len(model.history_["elbo"]) == 4
+    pi = model.weights_.detach()
+    assert torch.all(pi > 0) and float(pi.sum()) == pytest.approx(1.0, abs=1e-6)
+    images, clusters = model.sample(12, return_clusters=True)
+    assert images.shape == (12, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
+    assert set(clusters) <= set(range(10))
+    # sampling from one cluster: the generated images are assigned mostly to that cluster
+    c = int(np.bincount(model.labels_).argmax())
+    assert (model.predict(model.sample(50, cluster=c)) == c).mean() > 0.5
+    model.save(tmp_path / "vade.pt")
+    np.testing.assert_allclose(VaDE.load(tmp_path / "vade.pt").predict_proba(digits.X), gamma, atol=1e-5)
+    with pytest.raises(ValueError, match="cluster must be"):
+        model.sample(3, cluster=10)
+
+
+def test_vade_rejects_data_outside_unit_interval(digits):
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        small(VaDE, epochs=1).fit(digits.X * 16)
+
+
+def small_iic(**kw):
+    base = dict(overcluster_k=20, n_heads=3, epochs=2, batch_size=256, lr=1e-3, channels=(8, 16, 16),
+                device="cpu", random_state=0)
+    base.update(kw)
+    return IIC(10, **base)
+
+
+def test_iic_api_subheads_and_history(digits, tmp_path):
+    model = small_iic().fit(digits.X, digits.y)
+    assert model.labels_.shape == (len(digits),)
+    assert model.best_subhead_ == int(np.argmin(model.subhead_losses_)) and len(model.subhead_losses_) == 3
+    np.testing.assert_array_equal(model.labels_, model.subhead_labels_[model.best_subhead_])
+    np.testing.assert_array_equal(model.predict(digits.X), model.labels_)
+    proba = model.predict_proba(digits.X)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    h = model.history_
+    assert h["epoch"] == [0, 1] and {"loss_main", "loss_over", "loss_main_0", "acc_main_2"} <= set(h)
+    np.testing.assert_array_equal(small_iic().fit(digits.X).labels_, model.labels_)  # same seed, same labels
+    model.save(tmp_path / "iic.pt")
+    np.testing.assert_allclose(IIC.load(tmp_path / "iic.pt").predict_proba(digits.X), proba, atol=1e-5)
+    with pytest.raises(ValueError, match="images"):
+        small_iic().fit(digits.X_flat)

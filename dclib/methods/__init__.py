@@ -2,6 +2,9 @@
 
 from .base import AutoencoderClusterer, BaseClusterer, DegenerateClusteringWarning
 from .baselines import AEKMeans, KMeansBaseline
+from .dec import DEC, IDEC
+from .iic import IIC
+from .vade import VaDE
 
 __all__ = [
     "BaseClusterer",
@@ -9,4 +12,8 @@ __all__ = [
     "DegenerateClusteringWarning",
     "KMeansBaseline",
     "AEKMeans",
+    "DEC",
+    "IDEC",
+    "VaDE",
+    "IIC",
 ]

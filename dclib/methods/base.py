@@ -185,6 +185,8 @@ class AutoencoderClusterer(BaseClusterer):
     ``cache`` and ``verbose``.
     """
 
+    _pretrain_recon_loss = "mse"  # VaDE's Bernoulli decoder pretrains on "bce"
+
     def _pretrained_autoencoder(self, X: torch.Tensor):
         import copy
 
@@ -202,7 +204,8 @@ class AutoencoderClusterer(BaseClusterer):
         else:
             self.pretrain_history_ = pretrain_autoencoder(
                 ae, X, method=self.pretrain, epochs=self.pretrain_epochs,
-                batch_size=self.batch_size, lr=self.pretrain_lr, seed=self.random_state,
+                batch_size=self.batch_size, lr=self.pretrain_lr, recon_loss=self._pretrain_recon_loss,
+                seed=self.random_state,
                 generator=self._generator(), cache=self.cache, show_progress=self.verbose,
             )
         # Re-seed after pretraining so a cached and a fresh pretraining give identical runs.

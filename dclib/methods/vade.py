@@ -1,0 +1,179 @@
+"""VaDE: a variational autoencoder whose prior is a Gaussian mixture, p(c) p(z|c) p(x|z).
+
+VaDE maximises the ELBO  E_q[log p(x, z, c) − log q(z, c | x)]  with q(z|x) = N(μ̃(x), σ̃²(x)) and
+q(c|x) = p(c|z) (the optimal choice); clusters are argmax_c γ_c and new digits come from
+z ~ N(μ_c, σ_c²). Derived in ``notebooks/04_vade_elbo.ipynb``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.mixture import GaussianMixture
+from torch import nn
+
+from ..losses import vade_elbo, vade_responsibilities
+from ..models import Autoencoder
+from ..train import History, embed, train
+from .base import AutoencoderClusterer
+
+__all__ = ["VaDE", "VaDENet"]
+
+
+class VaDENet(nn.Module):
+    """An autoencoder plus a twin of its embedding layer that outputs log σ̃² of q(z|x)."""
+
+    def __init__(self, autoencoder: Autoencoder, init_logvar: float = -4.0):
+        super().__init__()
+        self.autoencoder = autoencoder
+        emb = autoencoder.embedding_layer
+        self.logvar_head = nn.Linear(emb.in_features, emb.out_features)
+        nn.init.zeros_(self.logvar_head.weight)
+        nn.init.constant_(self.logvar_head.bias, init_logvar)  # start near the deterministic AE
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.autoencoder.features(x)
+        return self.autoencoder.embedding_layer(h), self.logvar_head(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli logits of p(x|z), flat."""
+        return self.autoencoder.decode(z).reshape(len(z), -1)
+
+
+class VaDE(AutoencoderClusterer):
+    """Variational Deep Embedding (Jiang et al., 2017).
+
+    Pretrains the autoencoder (Bernoulli/BCE reconstruction), fits a diagonal
+    ``GaussianMixture`` on the embedding to initialise π, μ_c, σ_c², then maximises the ELBO
+    with Adam (learning rate × ``lr_decay`` every 10 epochs). π is kept on the simplex as a
+    softmax of free logits. ``fit(X, y)`` uses ``y`` only for ACC/NMI/ARI in ``history_``.
+    """
+
+    _pretrain_recon_loss = "bce"
+
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        dims: tuple[int, ...] = (784, 500, 500, 2000, 10),
+        autoencoder="mlp",
+        pretrain: str | None = "end-to-end",
+        pretrain_epochs: int = 50,
+        pretrain_lr: float = 1e-3,
+        epochs: int = 50,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+        lr_decay: float = 0.9,
+        n_init: int = 5,
+        cache: bool = True,
+        device: str = "auto",
+        random_state: int | None = None,
+        verbose: bool = False,
+    ):
+        self.n_clusters = n_clusters
+        self.dims = dims
+        self.autoencoder = autoencoder
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.lr_decay = lr_decay
+        self.n_init = n_init
+        self.cache = cache
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def weights_(self) -> torch.Tensor:
+        """Mixture weights π = softmax(logits): always on the simplex."""
+        return torch.softmax(self.pi_logits_, dim=0)
+
+    def _gmm_parameters(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.weights_, self.means_, self.logvars_
+
+    def _responsibilities(self, X: torch.Tensor) -> torch.Tensor:
+        self.net_.eval()
+        return embed(lambda x: vade_responsibilities(self.net_.encode(x)[0], *self._gmm_parameters()), X)
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X: torch.Tensor, y: np.ndarray | None) -> None:
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ValueError("epochs must be >= 0 and batch_size >= 1.")
+        if not (float(X.min()) >= 0.0 and float(X.max()) <= 1.0):
+            raise ValueError("VaDE's Bernoulli likelihood needs X scaled to [0, 1]; rescale the data first.")
+        ae = self._pretrained_autoencoder(X)
+        self.net_ = VaDENet(ae).to(self.device_)
+        self.autoencoder_ = ae  # transform() uses the mean of q(z|x)
+        ae.eval()
+        Z = embed(ae.encode, X).cpu().numpy().astype(np.float64)
+        gmm = GaussianMixture(self.n_clusters, covariance_type="diag", n_init=self.n_init,
+                              reg_covar=1e-4, random_state=self.random_state).fit(Z)
+        self.initial_labels_ = gmm.predict(Z).astype(np.int64)
+        as_param = lambda a: nn.Parameter(torch.as_tensor(a, dtype=torch.float32, device=self.device_))
+        self.pi_logits_ = as_param(np.log(gmm.weights_))
+        self.means_ = as_param(gmm.means_)
+        self.logvars_ = as_param(np.log(gmm.covariances_))
+
+        params = [*self.net_.parameters(), self.pi_logits_, self.means_, self.logvars_]
+        optimizer = torch.optim.Adam(params, lr=self.lr)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=self.lr_decay)
+        flat = X.reshape(len(X), -1)
+        metrics = History()
+
+        def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+            x = flat[idx]
+            z_mean, z_logvar = self.net_.encode(x)
+            z = z_mean + torch.randn_like(z_mean) * torch.exp(0.5 * z_logvar)  # reparameterisation
+            out = vade_elbo(x, self.net_.decode(z), z_mean, z_logvar, *self._gmm_parameters(), z=z)
+            terms = {k: v for k, v in out.items() if k not in ("per_sample", "gamma")}
+            return {"loss": -out["elbo"], **terms}
+
+        def after_epoch(epoch: int, means: dict[str, float]) -> bool:
+            scheduler.step()
+            if y is not None:
+                labels = self._responsibilities(X).argmax(1).cpu().numpy()
+                metrics.log(**self._log_metrics(labels, y))
+                self.net_.train()
+            return False
+
+        self.net_.train()
+        epoch_history = train(
+            step, optimizer, len(X), epochs=self.epochs, batch_size=self.batch_size, device=self.device_,
+            generator=self._generator(2), after_epoch=after_epoch, desc="VaDE", show_progress=self.verbose,
+        )
+        self.history_.update(epoch_history)
+        self.history_.update(metrics)
+        self.labels_ = self._responsibilities(X).argmax(1).cpu().numpy().astype(np.int64)
+        self.cluster_centers_ = self.means_.detach().cpu().numpy()
+
+    # ------------------------------------------------------------------ inference
+    def _predict(self, X: torch.Tensor) -> np.ndarray:
+        return self._responsibilities(X).argmax(1).cpu().numpy().astype(np.int64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """γ = p(c | z) at the mean of q(z|x); rows sum to 1."""
+        return self._responsibilities(self._check_X_predict(X)).cpu().numpy()
+
+    @torch.no_grad()
+    def sample(self, n: int, cluster: int | None = None, return_clusters: bool = False):
+        """Generate ``n`` samples: c ~ π (or the given ``cluster``), z ~ N(μ_c, σ_c²), x = E[x|z].
+
+        Returns an array shaped like the training samples, values in [0, 1] (and the clusters).
+        """
+        if not hasattr(self, "net_"):
+            raise RuntimeError("This VaDE is not fitted yet; call fit(X) first.")
+        if cluster is not None and not 0 <= int(cluster) < self.n_clusters:
+            raise ValueError(f"cluster must be in [0, {self.n_clusters}), got {cluster}.")
+        gen = torch.Generator(device=self.device_).manual_seed(0 if self.random_state is None else self.random_state)
+        if cluster is None:
+            c = torch.multinomial(self.weights_.detach(), n, replacement=True, generator=gen)
+        else:
+            c = torch.full((n,), int(cluster), device=self.device_)
+        eps = torch.randn(n, self.means_.shape[1], generator=gen, device=self.device_)
+        z = self.means_[c] + eps * torch.exp(0.5 * self.logvars_[c])
+        self.net_.eval()
+        images = torch.sigmoid(self.net_.decode(z)).reshape(n, *self.sample_shape_).cpu().numpy()
+        return (images, c.cpu().numpy()) if return_clusters else images
