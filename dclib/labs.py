@@ -21,9 +21,8 @@ def make_exercise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     nb = nbformat.from_dict(nb)  # a copy, the solution is left untouched
     nb, _ = ClearSolutions(enforce_metadata=False).preprocess(nb, {})
     nb, _ = ClearOutputPreprocessor().preprocess(nb, {})
-    for cell in nb.cells:
+    for cell in nb.cells:  # cell ids are kept, so regenerating is byte-for-byte reproducible
         cell.metadata.pop("execution", None)
-        cell.pop("id", None)
     nb.metadata.pop("widgets", None)
     return nb
 
