@@ -4,7 +4,7 @@ Data -> model -> loss -> the one training loop -> estimator -> metrics -> plots.
 """
 
 from .data import Dataset, load_dataset
-from .methods import DEC, IDEC, IIC, AEKMeans, DegenerateClusteringWarning, KMeansBaseline, VaDE
+from .methods import DCN, DEC, IDEC, IIC, AEKMeans, DegenerateClusteringWarning, KMeansBaseline, VaDE
 from .metrics import ari, cluster_acc, evaluate, matched_confusion_matrix, nmi
 from .utils import get_device, seed_everything
 
@@ -26,5 +26,6 @@ __all__ = [
     "IDEC",
     "VaDE",
     "IIC",
+    "DCN",
     "DegenerateClusteringWarning",
 ]

@@ -238,3 +238,137 @@ def iic_loss(p: torch.Tensor, p_aug: torch.Tensor, eps: float = 1e-8, lamb: floa
     p_row = joint.sum(dim=1, keepdim=True)
     p_col = joint.sum(dim=0, keepdim=True)
     return -(joint * (joint.log() - lamb * p_row.log() - lamb * p_col.log())).sum()
+
+
+# ----------------------------------------------------------------------------- DCN and the taxonomy
+
+__all__ += [  # this section's exports
+    "kmeans_assignment",
+    "kmeans_loss",
+    "balanced_assignment_loss",
+    "group_sparsity_loss",
+    "cluster_classification_loss",
+]
+
+
+def _reduce(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
+    _check_reduction(reduction)
+    if reduction == "none":
+        return per_sample
+    return per_sample.sum() if reduction == "sum" else per_sample.mean()
+
+
+def kmeans_assignment(z: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """DCN's hard assignment s_i = argmin_k ‖z_i − μ_k‖², as cluster indices of shape (n,).
+
+    Ties go to the lowest index. Derived in ``notebooks/06_dcn_kmeans_loss.ipynb``.
+    """
+    return _pairwise_sq_dist(z, centers).argmin(dim=1)
+
+
+def kmeans_loss(
+    z: torch.Tensor, centers: torch.Tensor, assignments: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """DCN's k-means term ½‖z_i − M s_i‖², where M = [μ_1 … μ_K] holds the centroids as columns.
+
+    ``assignments`` is either the cluster index of each sample, shape (n,) (s_i one-hot), or an
+    (n, K) matrix whose rows are the s_i (then M s_i = Σ_k s_ik μ_k, taken literally).
+    The per-sample term is ½ Σ_d (z_id − (M s_i)_d)², a *sum* over the embedding coordinates;
+    ``reduction="mean"`` (the default, used for training) averages it over the batch, ``"sum"``
+    adds it over the batch (the paper's Σ_i), ``"none"`` returns the n per-sample terms.
+    Gradients reach ``z`` and ``centers``; DCN detaches the centers and updates them by a running
+    mean instead. Derived in ``notebooks/06_dcn_kmeans_loss.ipynb``.
+    """
+    if z.dim() != 2 or centers.dim() != 2 or z.shape[1] != centers.shape[1]:
+        raise ValueError(
+            f"z must be (n, d) and centers (K, d) with the same d; got {tuple(z.shape)} and {tuple(centers.shape)}."
+        )
+    if assignments.dim() == 1 and not assignments.dtype.is_floating_point:
+        if assignments.shape[0] != z.shape[0]:
+            raise ValueError(f"assignments must hold one index per sample: got {assignments.shape[0]} for {len(z)}.")
+        target = centers[assignments]
+    elif assignments.dim() == 2 and assignments.shape == (z.shape[0], centers.shape[0]):
+        target = assignments.to(centers.dtype) @ centers
+    else:
+        raise ValueError(
+            f"assignments must be (n,) cluster indices or an (n, K) matrix; got {tuple(assignments.shape)} "
+            f"({assignments.dtype}) for n={len(z)}, K={len(centers)}."
+        )
+    per_sample = 0.5 * (z - target).pow(2).sum(dim=1)
+    return _reduce(per_sample, reduction)
+
+
+def balanced_assignment_loss(q: torch.Tensor) -> torch.Tensor:
+    """KL(f ‖ u) = Σ_j f_j log(f_j / (1/K)) with f_j = 1/n Σ_i q_ij and u the uniform distribution.
+
+    ``q`` is an (n, K) matrix of soft assignments (rows sum to 1); f is the cluster distribution
+    the batch induces. The loss is 0 exactly when the clusters are used equally and log K when
+    every point goes to one cluster, so adding it to a clustering loss fights the collapse to a
+    few big clusters (the taxonomy's "balanced assignments loss"). Empty clusters (f_j = 0)
+    contribute 0. Derived in ``notebooks/07_taxonomy.ipynb``.
+    """
+    if q.dim() != 2:
+        raise ValueError(f"q must be an (n, K) matrix of soft assignments, got shape {tuple(q.shape)}.")
+    f = q.mean(dim=0)
+    return torch.xlogy(f, f).sum() + math.log(q.shape[1])
+
+
+def group_sparsity_loss(
+    z: torch.Tensor, n_clusters: int, groups: torch.Tensor | None = None, reduction: str = "mean"
+) -> torch.Tensor:
+    """The taxonomy's group-sparsity loss: Σ_g √n_g ‖z_i^(g)‖₂, summed over the G = ``n_clusters`` groups.
+
+    As described by Aljalbout et al. (2018) after Yang et al. (2016), the *coordinates* (hidden
+    units) of the embedding z_i ∈ R^d are split into G groups, one per assumed cluster; z_i^(g)
+    is the sub-vector of group g and n_g its number of coordinates. The per-sample penalty is the
+    group lasso Σ_g λ_g ‖z_i^(g)‖₂ with λ_g = √n_g (the survey's λ_g = λ√n_g with λ = 1; multiply
+    the result by λ). Because a Euclidean norm is not squared, whole groups are driven to exactly
+    zero, so each point ends up using few groups, and the group it uses is its cluster
+    (block-diagonal structure, as in spectral clustering).
+
+    ``groups`` is an optional (d,) integer tensor giving each coordinate's group in [0, G); by
+    default the d coordinates are cut into G contiguous groups of nearly equal size
+    (``torch.tensor_split``; requires d ≥ G). ``reduction`` as in ``kmeans_loss``: ``"mean"`` over
+    the batch of the per-sample sum over groups (default), ``"sum"``, or ``"none"``. The norm is
+    not differentiable where a whole group is exactly 0 (autograd then returns a zero
+    subgradient). Derived in ``notebooks/07_taxonomy.ipynb``.
+    """
+    if z.dim() != 2:
+        raise ValueError(f"z must be (n, d), got shape {tuple(z.shape)}.")
+    n, d = z.shape
+    if not isinstance(n_clusters, int) or n_clusters < 1:
+        raise ValueError(f"n_clusters must be a positive integer, got {n_clusters!r}.")
+    if groups is None:
+        if d < n_clusters:
+            raise ValueError(f"cannot split d={d} embedding coordinates into {n_clusters} non-empty groups.")
+        chunks = torch.arange(d, device=z.device).tensor_split(n_clusters)
+        groups = torch.cat([torch.full_like(chunk, g) for g, chunk in enumerate(chunks)])
+    elif groups.shape != (d,) or groups.dtype.is_floating_point:
+        raise ValueError(f"groups must be a ({d},) integer tensor of group indices, got {tuple(groups.shape)}.")
+    member = F.one_hot(groups.to(z.device), n_clusters).t().to(z.dtype)  # (G, d): coordinate j in group g
+    norms = torch.linalg.vector_norm(z.unsqueeze(1) * member, dim=2)  # (n, G): ‖z_i^(g)‖₂
+    per_sample = (member.sum(dim=1).sqrt() * norms).sum(dim=1)
+    return _reduce(per_sample, reduction)
+
+
+def cluster_classification_loss(
+    logits: torch.Tensor, pseudo_labels: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Cross-entropy of a cluster head on pseudo-labels: −Σ_i log softmax(logits_i)[ŷ_i].
+
+    The taxonomy's "cluster classification loss": cluster assignments from a clustering step are
+    treated as class labels for a classifier (as in DeepCluster). ``pseudo_labels`` is either
+    (n,) integer labels or an (n, K) matrix of target probabilities (soft pseudo-labels, e.g. a
+    detached q), in which case the loss is −Σ_k t_ik log softmax(logits_i)_k. ``reduction`` as in
+    ``kmeans_loss``. Computed with ``log_softmax`` (stable for large logits).
+    Derived in ``notebooks/07_taxonomy.ipynb``.
+    """
+    _check_reduction(reduction)
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be (n, K), got shape {tuple(logits.shape)}.")
+    if pseudo_labels.shape not in ((len(logits),), tuple(logits.shape)):
+        raise ValueError(
+            f"pseudo_labels must be (n,) labels or (n, K) probabilities matching logits {tuple(logits.shape)}, "
+            f"got {tuple(pseudo_labels.shape)}."
+        )
+    return F.cross_entropy(logits, pseudo_labels, reduction=reduction)

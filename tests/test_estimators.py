@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dclib import AEKMeans, DegenerateClusteringWarning, KMeansBaseline, cluster_acc
+from dclib.methods.dcn import DCN
 from dclib.methods.dec import DEC, IDEC
 from dclib.methods.iic import IIC
 from dclib.methods.vade import VaDE
@@ -29,6 +30,7 @@ ESTIMATORS = [
     lambda: small(DEC, pretrain="end-to-end"),
     lambda: small(IDEC, pretrain="end-to-end"),
     lambda: small(VaDE, epochs=5),
+    lambda: small(DCN, epochs=5),
 ]
 
 

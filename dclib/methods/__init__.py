@@ -2,6 +2,7 @@
 
 from .base import AutoencoderClusterer, BaseClusterer, DegenerateClusteringWarning
 from .baselines import AEKMeans, KMeansBaseline
+from .dcn import DCN
 from .dec import DEC, IDEC
 from .iic import IIC
 from .vade import VaDE
@@ -16,4 +17,5 @@ __all__ = [
     "IDEC",
     "VaDE",
     "IIC",
+    "DCN",
 ]

@@ -1,0 +1,177 @@
+"""Auto-checks for lab 04 (VaDE): the responsibilities p(c|z) and the five terms of the ELBO.
+
+Same contract as ``dclib.checks``: each check runs the learner's function on known cases,
+prints ✓ or ✗ with a hint, and returns True/False. Lab: ``solutions/lab04_vade.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from .checks import _close, _expect, _run
+
+__all__ = ["check_vade_responsibilities", "check_vade_elbo_terms", "ELBO_TERMS"]
+
+ELBO_TERMS = ("reconstruction", "log_p_z_given_c", "log_p_c", "entropy_z", "entropy_c")
+
+def _vade_problem(seed: int = 0, n: int = 6, d: int = 3, C: int = 4, D: int = 8, dtype=torch.float64) -> dict:
+    """A random VaDE problem: binary x, decoder logits, q(z|x) and an unequal Gaussian mixture."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=dtype)
+    return dict(
+        x=torch.rand(n, D, generator=g, dtype=dtype).round(),
+        x_logits=2 * r(n, D),
+        z_mean=r(n, d),
+        z_logvar=0.5 * r(n, d) - 1.0,
+        pi=torch.softmax(1.5 * r(C), 0),
+        mu_c=1.5 * r(C, d),
+        logvar_c=0.5 * r(C, d),
+    )
+
+
+def _far_problem(dtype=torch.float64) -> tuple[torch.Tensor, ...]:
+    """One point far from both components: every π_c N(z; μ_c, σ_c²) underflows to exactly 0."""
+    z = torch.tensor([[1000.0, 1000.0]], dtype=dtype)
+    mu_c = torch.tensor([[0.0, 0.0], [970.0, 970.0]], dtype=dtype)
+    return z, torch.tensor([0.5, 0.5], dtype=dtype), mu_c, torch.zeros(2, 2, dtype=dtype)
+
+
+def _reference_terms(x, x_logits, z_mean, z_logvar, pi, mu_c, logvar_c) -> dict[str, torch.Tensor]:
+    """The five per-sample terms from ``dclib.losses.vade_elbo`` (one call per row: a mean of one)."""
+    from .losses import vade_elbo
+
+    rows = [vade_elbo(x[i : i + 1], x_logits[i : i + 1], z_mean[i : i + 1], z_logvar[i : i + 1], pi, mu_c, logvar_c)
+            for i in range(len(x))]
+    return {key: torch.stack([row[key] for row in rows]) for key in ELBO_TERMS}
+
+
+_ARGS = ("x", "x_logits", "z_mean", "z_logvar", "pi", "mu_c", "logvar_c")
+
+
+def _call(fn: Callable, p: dict):
+    """Call the learner's function positionally, in the lab's argument order."""
+    return fn(*(p[name] for name in _ARGS))
+
+
+def _softmax_rows(logits: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits, dim=1)
+
+
+def check_vade_responsibilities(fn: Callable) -> bool:
+    """``fn(z, pi, mu_c, logvar_c) -> gamma`` (n, C) with γ_ic = π_c N(z_i; μ_c, σ_c²) / Σ_c' (...)."""
+    from .losses import gaussian_log_density, vade_responsibilities
+
+    def shape_and_row_sums():
+        p = _vade_problem()
+        gamma = fn(p["z_mean"], p["pi"], p["mu_c"], p["logvar_c"])
+        _expect(isinstance(gamma, torch.Tensor), f"return a torch tensor, got {type(gamma).__name__}.")
+        _expect(tuple(gamma.shape) == (6, 4), f"gamma must be (n, C) = (6, 4), got {tuple(gamma.shape)}.")
+        _expect(_close(gamma.sum(1), np.ones(6)),
+                "each row of gamma must sum to 1 — normalise over the components (dim=1).")
+
+    def matches_reference():
+        for seed, (n, d, C) in enumerate([(6, 3, 4), (10, 2, 3), (5, 5, 7)]):
+            p = _vade_problem(seed + 1, n=n, d=d, C=C)
+            z, pi, mu_c, logvar_c = p["z_mean"], p["pi"], p["mu_c"], p["logvar_c"]
+            got = fn(z, pi, mu_c, logvar_c)
+            if _close(got, vade_responsibilities(z, pi, mu_c, logvar_c)):
+                continue
+            log_n = gaussian_log_density(z, mu_c, logvar_c)
+            maha = -0.5 * ((z[:, None] - mu_c[None]) ** 2 * torch.exp(-logvar_c)[None]).sum(-1)
+            _expect(not _close(got, _softmax_rows(log_n)),
+                    "your gamma ignores the mixture weights — add log π_c to log N(z; μ_c, σ_c²) before "
+                    "normalising.")
+            _expect(not _close(got, _softmax_rows(torch.log(pi)[None] + maha)),
+                    "the −½ Σ_j log σ_cj² term is missing: it differs between components, so it does not "
+                    "cancel in the normalisation.")
+            _expect(not _close(got, _softmax_rows(torch.log(pi)[None] - 0.5 * ((z[:, None] - mu_c[None]) ** 2
+                                                                              / logvar_c[None]).sum(-1))),
+                    "logvar_c is log σ², not σ²: divide by exp(logvar_c).")
+            _expect(False, f"wrong values (n={n}, d={d}, C={C}) — γ_ic ∝ π_c N(z_i; μ_c, diag σ_c²) with "
+                    "log N = −½ Σ_j [log 2π + log σ_cj² + (z_ij − μ_cj)² / σ_cj²].")
+
+    def far_point():
+        for dtype in (torch.float32, torch.float64):
+            gamma = fn(*_far_problem(dtype))
+            _expect(bool(torch.isfinite(gamma).all()),
+                    f"gamma is NaN/inf ({dtype}) for a point far from every component: exp(log N) underflows to "
+                    "0 and you divide 0 by 0 — normalise in log space (torch.log_softmax / logsumexp).")
+            _expect(_close(gamma, np.array([[0.0, 1.0]])),
+                    f"the far point must go (almost surely) to the nearer component, got {gamma.tolist()}.")
+
+    return _run("check_vade_responsibilities", [("shape and row sums", shape_and_row_sums),
+                                                 ("reference values", matches_reference),
+                                                 ("a point far from every component", far_point)])
+
+
+def check_vade_elbo_terms(fn: Callable) -> bool:
+    """``fn(x, x_logits, z_mean, z_logvar, pi, mu_c, logvar_c) -> dict`` of the five per-sample terms.
+
+    Keys ``ELBO_TERMS``, each a tensor of shape (n,), γ evaluated at ``z_mean``; their sum is the ELBO.
+    """
+    hints = {
+        "reconstruction": "log p(x|z) for Bernoulli pixels with logits ℓ: Σ_pixels [x log σ(ℓ) + (1−x) log(1−σ(ℓ))] "
+                          "= −binary_cross_entropy_with_logits(ℓ, x, reduction='none').sum(1). x_logits are "
+                          "logits, not probabilities; sum over pixels, do not average.",
+        "log_p_z_given_c": "Σ_c γ_c · (−½) Σ_j [log 2π + log σ_cj² + σ̃_j²/σ_cj² + (μ̃_j − μ_cj)²/σ_cj²] — "
+                           "the expectation under q(z|x) adds the trace term σ̃²/σ_c² to the squared distance.",
+        "log_p_c": "Σ_c γ_c log π_c.",
+        "entropy_z": "the entropy of N(μ̃, σ̃²): ½ Σ_j (1 + log 2π + log σ̃_j²) — it depends on z_logvar only.",
+        "entropy_c": "−Σ_c γ_c log γ_c, with γ = p(c|z) at z_mean.",
+    }
+
+    def as_dict(out) -> dict:
+        _expect(isinstance(out, dict), f"return a dict with the keys {list(ELBO_TERMS)}, got {type(out).__name__}.")
+        missing = [k for k in ELBO_TERMS if k not in out]
+        _expect(not missing, f"the returned dict lacks the keys {missing}.")
+        return out
+
+    def keys_and_shapes():
+        p = _vade_problem()
+        out = as_dict(_call(fn, p))
+        for key in ELBO_TERMS:
+            _expect(isinstance(out[key], torch.Tensor) and tuple(out[key].shape) == (6,),
+                    f"{key} must be a tensor with one value per sample, shape (6,), got "
+                    f"{tuple(getattr(out[key], 'shape', ()))} — sum over pixels/dimensions/components, not over "
+                    "samples.")
+
+    def matches_reference():
+        for seed, (n, d, C, D) in enumerate([(6, 3, 4, 8), (9, 2, 3, 5), (4, 5, 6, 12)]):
+            p = _vade_problem(10 + seed, n=n, d=d, C=C, D=D)
+            out, ref = as_dict(_call(fn, p)), _call(_reference_terms, p)
+            for key in ELBO_TERMS:
+                _expect(_close(out[key], ref[key]), f"{key} is wrong (n={n}, d={d}, C={C}) — {hints[key]}")
+
+    def one_component_is_the_vae():
+        p = _vade_problem(20, C=1)
+        p.update(pi=torch.ones(1, dtype=torch.float64), mu_c=torch.zeros(1, 3, dtype=torch.float64),
+                 logvar_c=torch.zeros(1, 3, dtype=torch.float64))
+        out = as_dict(_call(fn, p))
+        kl = -0.5 * (1 + p["z_logvar"] - p["z_mean"] ** 2 - p["z_logvar"].exp()).sum(1)
+        prior_terms = out["log_p_z_given_c"] + out["log_p_c"] + out["entropy_z"] + out["entropy_c"]
+        _expect(_close(out["entropy_c"], np.zeros(6)) and _close(out["log_p_c"], np.zeros(6)),
+                "with one component γ = 1 and π = 1, so log_p_c and entropy_c must be 0.")
+        _expect(_close(prior_terms, -kl), "with one standard-normal component, log_p_z_given_c + entropy_z must "
+                "be −KL(N(μ̃, σ̃²) ‖ N(0, I)) — the VAE's KL term. " + hints["log_p_z_given_c"])
+
+    def far_point():
+        for dtype in (torch.float32, torch.float64):
+            z, pi, mu_c, logvar_c = _far_problem(dtype)
+            x = torch.tensor([[1.0, 0.0, 1.0]], dtype=dtype)
+            args = dict(x=x, x_logits=torch.tensor([[2.0, -1.0, 0.5]], dtype=dtype), z_mean=z,
+                        z_logvar=torch.full_like(z, -2.0), pi=pi, mu_c=mu_c, logvar_c=logvar_c)
+            out = as_dict(_call(fn, args))
+            for key in ELBO_TERMS:
+                _expect(bool(torch.isfinite(out[key]).all()),
+                        f"{key} is NaN/inf ({dtype}) for a point far from every component — γ underflows to 0 "
+                        "there and 0·log 0 = NaN: compute log γ with torch.log_softmax (never log of γ).")
+            ref = _call(_reference_terms, {k: v.double() for k, v in args.items()})
+            _expect(_close(out["entropy_c"], ref["entropy_c"], tol=1e-4),
+                    "entropy_c must be 0 for the far point (γ is one-hot).")
+
+    return _run("check_vade_elbo_terms", [("keys and shapes", keys_and_shapes), ("reference values", matches_reference),
+                                           ("one component = the VAE", one_component_is_the_vae),
+                                           ("a point far from every component", far_point)])
