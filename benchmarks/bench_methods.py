@@ -34,7 +34,7 @@ def main() -> None:
 
     from dclib.compare import compare, format_table, save_results, summarise
 
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     name = torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "cpu"
     print(f"# {date.today()} | {args.data} | device {device} ({name}, {torch.get_num_threads()} threads) | "
           f"torch {torch.__version__}", flush=True)

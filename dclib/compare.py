@@ -76,6 +76,17 @@ def _vade(k, seed, device, fast):
     return VaDE(k, pretrain_epochs=2 if fast else 25, epochs=2 if fast else 20, device=device, random_state=seed)
 
 
+def _iic(k, seed, device, fast):
+    from .methods import IIC
+
+    # The paper's net (64-128-256 channels, lr 1e-4, batch 700) needs hundreds of epochs: a GPU
+    # job. On a CPU the course trains a 16-32-64 net with lr 1e-3 and batch 256 for 15 epochs.
+    if str(device).startswith("cuda"):
+        return IIC(k, epochs=2 if fast else 100, batch_size=700, lr=1e-4, device=device, random_state=seed)
+    return IIC(k, epochs=1 if fast else 15, batch_size=256, lr=1e-3, channels=(16, 32, 64), device=device,
+               random_state=seed)
+
+
 METHODS: dict[str, Factory] = {
     "kmeans": _kmeans,
     "kmeans-pca": _kmeans_pca,
@@ -84,6 +95,7 @@ METHODS: dict[str, Factory] = {
     "idec": _idec,
     "dcn": _dcn,
     "vade": _vade,
+    "iic": _iic,
 }
 
 
