@@ -19,3 +19,22 @@ def digits():
     from dclib import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture
+def check_contract(capsys):
+    """The contract of every lab auto-check: ✗ on the stub and on each wrong answer, ✓ on the solution."""
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    def verify(check, solution, wrongs):
+        assert check(stub) is False
+        assert "not implemented" in capsys.readouterr().out
+        for wrong in wrongs:
+            assert check(wrong) is False, wrong.__name__
+            assert "✗" in capsys.readouterr().out
+        assert check(solution) is True
+        assert "✓" in capsys.readouterr().out
+
+    return verify

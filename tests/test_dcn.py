@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dclib import DCN, cluster_acc
+from dclib.checks_dcn import _sequential_update  # the paper's per-point loop, the definition
 from dclib.methods.dcn import update_centroids
 
 SMALL_AE = (64, 128, 64, 10)
@@ -22,15 +23,6 @@ def small(**kw):
 def fitted(digits):
     # cache=False: a module-scoped fit runs outside the per-test cache directory of conftest.
     return small(cache=False).fit(digits.X, digits.y)
-
-
-def _sequential_update(centers, counts, z, assignments):
-    """The paper's centroid step, one point at a time: c_k += 1; μ_k ← μ_k − (1/c_k)(μ_k − z)."""
-    centers, counts = centers.clone(), counts.clone()
-    for z_i, k in zip(z, assignments.tolist(), strict=True):
-        counts[k] += 1
-        centers[k] = centers[k] - (centers[k] - z_i) / counts[k]
-    return centers, counts
 
 
 def test_update_centroids_equals_the_per_point_running_mean():
