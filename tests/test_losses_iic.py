@@ -8,26 +8,8 @@ import torch
 from sklearn.metrics import mutual_info_score
 
 from dclib.augment import Augment, random_affine
+from dclib.checks_iic import brute_force_mi  # explicit loops over samples and cell pairs
 from dclib.losses import iic_joint, iic_loss
-
-
-def brute_force_mi(p, p_aug):
-    """MI of the symmetrised joint with explicit loops over samples and cluster pairs (numpy)."""
-    p, p_aug = np.asarray(p, dtype=np.float64), np.asarray(p_aug, dtype=np.float64)
-    n, C = p.shape
-    joint = np.zeros((C, C))
-    for i in range(n):
-        for a in range(C):
-            for b in range(C):
-                joint[a, b] += p[i, a] * p_aug[i, b] / n
-    joint = (joint + joint.T) / 2
-    row, col = joint.sum(1), joint.sum(0)
-    mi = 0.0
-    for a in range(C):
-        for b in range(C):
-            if joint[a, b] > 0:
-                mi += joint[a, b] * math.log(joint[a, b] / (row[a] * col[b]))
-    return mi, joint
 
 
 def _probs(n, C, seed):
