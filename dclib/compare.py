@@ -79,10 +79,11 @@ def _vade(k, seed, device, fast):
 def _iic(k, seed, device, fast):
     from .methods import IIC
 
-    # The paper's net (64-128-256 channels, lr 1e-4, batch 700) needs hundreds of epochs: a GPU
-    # job. On a CPU the course trains a 16-32-64 net with lr 1e-3 and batch 256 for 15 epochs.
-    if str(device).startswith("cuda"):
-        return IIC(k, epochs=2 if fast else 100, batch_size=700, lr=1e-4, device=device, random_state=seed)
+    # The paper trains a 64-128-256 net with lr 1e-4 and batch 700 for hundreds of epochs. The course
+    # keeps the lr 1e-3 / batch 256 that trains in a few epochs on the CPU (a 16-32-64 net, 15 epochs);
+    # on a GPU it affords the paper's net and 30 epochs.
+    if get_device(device).type == "cuda":
+        return IIC(k, epochs=2 if fast else 30, batch_size=256, lr=1e-3, device=device, random_state=seed)
     return IIC(k, epochs=1 if fast else 15, batch_size=256, lr=1e-3, channels=(16, 32, 64), device=device,
                random_state=seed)
 

@@ -250,7 +250,9 @@ def pretrain_autoencoder(
         if path.exists() and not force:
             saved = torch.load(path, map_location=X.device, weights_only=True)
             ae.load_state_dict(saved["state_dict"])
-            return History({k: list(v) for k, v in saved["history"].items()})
+            history = History({k: list(v) for k, v in saved["history"].items()})
+            history.from_cache = True
+            return history
     if method == "greedy":
         if recon_loss != "mse":
             raise ValueError("Greedy pretraining uses the squared error; use method='end-to-end'.")

@@ -1,0 +1,239 @@
+"""The GPU benchmark: every method on the MNIST test set and on full MNIST, ClustPy beside ours.
+
+    python benchmarks/gpu.py --root data --out results/gpu            # on a machine with a GPU
+    python benchmarks/gpu.py --root data --device cpu --fast --n 600  # a dry run of every code path
+
+What it runs, in priority order, until ``--deadline`` seconds have passed (a job that would not
+start in time is skipped and listed as skipped, never silently dropped):
+
+1. the course configuration (``make demo``'s) of DEC, IDEC, DCN and VaDE on ``mnist5k``, seed 0:
+   the job whose 2-core CPU time is in benchmarks/RESULTS.md, for the GPU/CPU speed ratio;
+2. ``mnist-test``, ours at the GPU budget below, every seed: AE + k-means, DEC, IDEC and DCN share
+   one pretrained autoencoder per seed (its time is added to each of them), VaDE pretrains its own;
+3. ClustPy 0.0.3's DEC and VaDE on ``mnist-test`` at the issue's budget (100 + 150 epochs), seed 0;
+4. ours on full ``mnist``, seed 0; IIC on ``mnist-test``, seed 0; then the other seeds;
+5. ClustPy's IDEC and DCN; IIC on full ``mnist``.
+
+Every finished run is appended at once to ``<out>/gpu_runs.csv`` (so a run stopped by a time
+limit keeps what it measured) and the table is printed at the end. Seconds are wall-clock with
+``torch.cuda.synchronize()`` around each fit; "seconds" includes the fit's pretraining even when
+the weights were shared through the cache. TF32 matrix products are on (``--no-tf32`` to disable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# Ours on the GPU: the course's estimators with the budgets the papers use, scaled so that the
+# test set (10k) and full MNIST (70k) get a similar number of pretraining steps (~8k and ~14k).
+GPU_BUDGET: dict[str, dict[str, dict]] = {
+    "mnist-test": {
+        "ae": dict(pretrain_epochs=200),
+        "dec": dict(pretrain_epochs=200, update_interval=140, max_iter=20000, tol=0.001),
+        "idec": dict(pretrain_epochs=200, update_interval=140, max_iter=20000, tol=0.001),
+        "dcn": dict(pretrain_epochs=200, epochs=50),
+        "vade": dict(pretrain_epochs=200, epochs=100),
+        "iic": dict(epochs=50),
+    },
+    "mnist": {
+        "ae": dict(pretrain_epochs=50),
+        "dec": dict(pretrain_epochs=50, update_interval=140, max_iter=20000, tol=0.001),
+        "idec": dict(pretrain_epochs=50, update_interval=140, max_iter=20000, tol=0.001),
+        "dcn": dict(pretrain_epochs=50, epochs=20),
+        "vade": dict(pretrain_epochs=50, epochs=30),
+        "iic": dict(epochs=20),
+    },
+}
+FAST_BUDGET = {"ae": dict(pretrain_epochs=2), "dec": dict(pretrain_epochs=2, max_iter=30),
+               "idec": dict(pretrain_epochs=2, max_iter=30), "dcn": dict(pretrain_epochs=2, epochs=1),
+               "vade": dict(pretrain_epochs=2, epochs=1), "iic": dict(epochs=1)}
+CLUSTPY_EPOCHS = (100, 150)  # the issue's ClustPy-on-H100 budget: pretraining + clustering epochs
+
+
+@dataclass
+class Job:
+    """One fit: which data, whose implementation, which method, which seed, and a time guess."""
+
+    data: str
+    library: str  # "ours-gpu", "ours-course" or "clustpy"
+    method: str
+    seed: int
+    guess_s: float = 10.0
+    overrides: dict = field(default_factory=dict)
+
+
+def plan(seeds: int, fast: bool) -> list[Job]:
+    """The jobs in priority order (see the module docstring)."""
+    budget = lambda data, m: FAST_BUDGET[m] if fast else GPU_BUDGET[data]["ae" if m == "ae-kmeans" else m]
+    ours = lambda data, seed, guesses: [Job(data, "ours-gpu", m, seed, g, budget(data, m)) for m, g in guesses]
+    test_guesses = (("ae-kmeans", 15), ("dec", 8), ("idec", 8), ("dcn", 8), ("vade", 25))
+    full_guesses = (("ae-kmeans", 25), ("dec", 15), ("idec", 20), ("dcn", 15), ("vade", 45))
+    jobs = [Job("mnist5k", "ours-course", m, 0, 5) for m in ("dec", "idec", "dcn", "vade")]
+    for seed in range(seeds):
+        jobs += ours("mnist-test", seed, test_guesses)
+    jobs += [Job("mnist-test", "clustpy", "dec", 0, 50), Job("mnist-test", "clustpy", "vade", 0, 70)]
+    jobs += ours("mnist", 0, full_guesses)
+    jobs += [Job("mnist-test", "ours-gpu", "iic", 0, 60, budget("mnist-test", "iic"))]
+    for seed in range(1, seeds):
+        jobs += ours("mnist", seed, full_guesses[:2])
+    jobs += [Job("mnist-test", "ours-gpu", "iic", seed, 60, budget("mnist-test", "iic")) for seed in range(1, seeds)]
+    for seed in range(1, seeds):
+        jobs += ours("mnist", seed, full_guesses[2:])
+    jobs += [Job("mnist-test", "clustpy", "idec", 0, 60), Job("mnist-test", "clustpy", "dcn", 0, 140)]
+    jobs += [Job("mnist", "ours-gpu", "iic", 0, 150, budget("mnist", "iic"))]
+    return jobs
+
+
+def build(job: Job, n_clusters: int, device: str, fast: bool):
+    """The estimator for ``job`` (ClustPy's or ours)."""
+    if job.library == "clustpy":
+        from clustpy import deep
+
+        pre, clu = (1, 1) if fast else CLUSTPY_EPOCHS
+        cls = {"dec": deep.DEC, "idec": deep.IDEC, "dcn": deep.DCN, "vade": deep.VaDE}[job.method]
+        return cls(n_clusters, pretrain_epochs=pre, clustering_epochs=clu, batch_size=256,
+                   random_state=job.seed, device=device)
+    from dclib.compare import make_estimator
+
+    model = make_estimator(job.method, n_clusters, job.seed, device, fast)
+    if job.library == "ours-course" and "cache" in model.get_params():
+        return model.set_params(cache=False)  # the CPU numbers it is compared with used no cache
+    return model.set_params(**job.overrides)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default="data", help="folder holding MNIST/raw/*.gz")
+    parser.add_argument("--out", default="results/gpu")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--deadline", type=float, default=480.0, help="seconds; later jobs are skipped")
+    parser.add_argument("--only", default=None, help="comma-separated data names to run (default: all)")
+    parser.add_argument("--fast", action="store_true", help="tiny epochs: check every code path")
+    parser.add_argument("--n", type=int, default=None, help="use the first n samples of each dataset")
+    parser.add_argument("--no-tf32", action="store_true")
+    args = parser.parse_args()
+
+    import pandas as pd
+    import torch
+
+    from dclib import evaluate, load_dataset
+    from dclib.utils import get_device
+
+    t0 = time.perf_counter()
+    dev = get_device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = not args.no_tf32
+    torch.backends.cudnn.allow_tf32 = not args.no_tf32
+    torch.backends.cudnn.benchmark = True
+    os.environ.setdefault("DCLIB_CACHE", tempfile.mkdtemp(prefix="dclib-gpu-cache-"))
+    name = torch.cuda.get_device_name() if dev.type == "cuda" else (platform.processor() or "cpu")
+    print(f"# {date.today()} | device {dev} ({name}) | torch {torch.__version__} | "
+          f"{torch.get_num_threads()} CPU threads | tf32 {not args.no_tf32} | deadline {args.deadline:.0f} s",
+          flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / "gpu_runs.csv"
+    csv.unlink(missing_ok=True)
+
+    datasets: dict = {}
+
+    def dataset(data: str):
+        if data not in datasets:
+            ds = load_dataset(data, root=None if data == "mnist5k" else args.root)
+            if args.n:
+                ds = ds.subset(min(args.n, len(ds)))
+            datasets[data] = (ds, ds.to(dev), ds.X.reshape(len(ds), -1).numpy().astype(np.float32))
+        return datasets[data]
+
+    only = set(args.only.split(",")) if args.only else None
+    pretrain_seconds: dict = {}  # (data, seed, recon loss, epochs) -> seconds of the fit that made it
+    rows, skipped = [], []
+    # Warm-up (CUDA context, cuBLAS/cuDNN kernels): one tiny fit per model family, not recorded.
+    from dclib.compare import make_estimator
+
+    warm = load_dataset("mnist5k").subset(512)
+    for m in ("dec", "vade", "iic"):
+        est = make_estimator(m, 10, 0, str(dev), True)
+        est.set_params(**({"cache": False} if "cache" in est.get_params() else {})).fit(warm.X)
+    print(f"warm-up done at {time.perf_counter() - t0:.1f} s", flush=True)
+
+    for job in plan(args.seeds, args.fast):
+        if only and job.data not in only:
+            continue
+        elapsed = time.perf_counter() - t0
+        if elapsed + job.guess_s > args.deadline:
+            skipped.append(f"{job.data}/{job.library}/{job.method}/seed{job.seed}")
+            continue
+        try:
+            ds, ds_dev, X_np = dataset(job.data)
+            model = build(job, ds.n_clusters, str(dev), args.fast)
+            X = X_np if job.library == "clustpy" else ds_dev.X
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model.fit(X)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            own = time.perf_counter() - start
+        except Exception:  # a failed job is reported and the benchmark goes on
+            print(f"FAILED {job}:\n{traceback.format_exc()}", flush=True)
+            skipped.append(f"{job.data}/{job.library}/{job.method}/seed{job.seed} (error)")
+            continue
+        seconds, shared = own, 0.0
+        if hasattr(model, "pretrain_seconds_"):
+            key = (job.data, job.seed, model._pretrain_recon_loss, model.pretrain_epochs)
+            if model.pretrain_from_cache_:
+                shared = pretrain_seconds.get(key, 0.0)
+                seconds = own + shared
+            else:
+                pretrain_seconds[key] = model.pretrain_seconds_
+        scores = evaluate(ds.y, np.asarray(model.labels_))
+        row = {"data": ds.name, "n": len(ds), "library": job.library, "method": job.method, "seed": job.seed,
+               "device": dev.type, "seconds": seconds, "fit_seconds": own, "shared_pretrain_seconds": shared,
+               **scores}
+        if job.method == "iic":
+            row["iic_subhead_acc_mean"] = float(np.mean([evaluate(ds.y, lab)["acc"] for lab in model.subhead_labels_]))
+            row["iic_subhead_acc_std"] = float(np.std([evaluate(ds.y, lab)["acc"] for lab in model.subhead_labels_]))
+        if hasattr(model, "n_iter_"):
+            row["n_iter"] = model.n_iter_
+        rows.append(row)
+        pd.DataFrame([row]).to_csv(csv, mode="a", header=not csv.exists(), index=False)
+        print(f"  {ds.name:<10} {job.library:<11} {job.method:<9} seed={job.seed} acc={scores['acc']:.3f} "
+              f"nmi={scores['nmi']:.3f} ari={scores['ari']:.3f} {seconds:7.1f}s (fit {own:.1f}s) "
+              f"[{time.perf_counter() - t0:.0f}s]", flush=True)
+
+    print()
+    if rows:
+        print(format_table(pd.DataFrame(rows)))
+    if skipped:
+        print(f"\nnot run ({len(skipped)}): " + ", ".join(skipped))
+    print(f"total {time.perf_counter() - t0:.0f} s")
+
+
+def format_table(runs) -> str:
+    """Per data, library and method: seeds, seconds and ACC/NMI/ARI mean ± std."""
+    lines = [f"{'data':<10} {'library':<11} {'method':<9} {'seeds':>5} {'seconds':>14} "
+             f"{'ACC':>13} {'NMI':>13} {'ARI':>13}"]
+    for (data, lib, method), g in runs.groupby(["data", "library", "method"], sort=False):
+        sd = lambda col, g=g: g[col].std() if len(g) > 1 else 0.0
+        cells = [f"{g[c].mean():.3f} ± {sd(c):.3f}" for c in ("acc", "nmi", "ari")]
+        lines.append(f"{data:<10} {lib:<11} {method:<9} {len(g):>5} {g.seconds.mean():>7.1f} ± {sd('seconds'):<4.1f} "
+                     f"{cells[0]:>13} {cells[1]:>13} {cells[2]:>13}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
