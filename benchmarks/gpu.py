@@ -77,7 +77,7 @@ class Job:
 
 def plan(seeds: int, fast: bool) -> list[Job]:
     """The jobs in priority order (see the module docstring)."""
-    budget = lambda data, m: FAST_BUDGET[m] if fast else GPU_BUDGET[data]["ae" if m == "ae-kmeans" else m]
+    budget = lambda data, m: (FAST_BUDGET if fast else GPU_BUDGET[data])["ae" if m == "ae-kmeans" else m]
     ours = lambda data, seed, guesses: [Job(data, "ours-gpu", m, seed, g, budget(data, m)) for m, g in guesses]
     test_guesses = (("ae-kmeans", 15), ("dec", 8), ("idec", 8), ("dcn", 8), ("vade", 25))
     full_guesses = (("ae-kmeans", 25), ("dec", 15), ("idec", 20), ("dcn", 15), ("vade", 45))
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--deadline", type=float, default=480.0, help="seconds; later jobs are skipped")
     parser.add_argument("--only", default=None, help="comma-separated data names to run (default: all)")
+    parser.add_argument("--methods", default=None, help="comma-separated methods to run (default: all)")
+    parser.add_argument("--libraries", default=None, help="ours-course, ours-gpu and/or clustpy (default: all)")
     parser.add_argument("--fast", action="store_true", help="tiny epochs: check every code path")
     parser.add_argument("--n", type=int, default=None, help="use the first n samples of each dataset")
     parser.add_argument("--no-tf32", action="store_true")
@@ -141,7 +143,8 @@ def main() -> None:
     os.environ.setdefault("DCLIB_CACHE", tempfile.mkdtemp(prefix="dclib-gpu-cache-"))
     name = torch.cuda.get_device_name() if dev.type == "cuda" else (platform.processor() or "cpu")
     print(f"# {date.today()} | device {dev} ({name}) | torch {torch.__version__} | "
-          f"{torch.get_num_threads()} CPU threads | tf32 {not args.no_tf32} | deadline {args.deadline:.0f} s",
+          f"{torch.get_num_threads()} CPU threads | tf32 {not args.no_tf32} | "
+          f"CUDA-graph pretraining {os.environ.get('DCLIB_CUDA_GRAPHS', '1') != '0'} | deadline {args.deadline:.0f} s",
           flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -158,7 +161,8 @@ def main() -> None:
             datasets[data] = (ds, ds.to(dev), ds.X.reshape(len(ds), -1).numpy().astype(np.float32))
         return datasets[data]
 
-    only = set(args.only.split(",")) if args.only else None
+    wanted = lambda value: set(value.split(",")) if value else None
+    only, methods, libraries = wanted(args.only), wanted(args.methods), wanted(args.libraries)
     pretrain_seconds: dict = {}  # (data, seed, recon loss, epochs) -> seconds of the fit that made it
     rows, skipped = [], []
     # Warm-up (CUDA context, cuBLAS/cuDNN kernels): one tiny fit per model family, not recorded.
@@ -171,7 +175,8 @@ def main() -> None:
     print(f"warm-up done at {time.perf_counter() - t0:.1f} s", flush=True)
 
     for job in plan(args.seeds, args.fast):
-        if only and job.data not in only:
+        if (only and job.data not in only) or (methods and job.method not in methods) or (
+                libraries and job.library not in libraries):
             continue
         elapsed = time.perf_counter() - t0
         if elapsed + job.guess_s > args.deadline:
