@@ -53,19 +53,29 @@ class MLPAutoencoder(Autoencoder):
     ReLU everywhere except the embedding layer (linear, so z can take any sign) and the
     reconstruction layer (linear, as in DEC). The layers are exposed as ``encoder_layers`` and
     ``decoder_layers`` so greedy layer-wise pretraining can train them pair by pair.
+    ``init="glorot"`` starts from Keras' Glorot-uniform weights: on mnist5k (50 epochs, 3 seeds)
+    it reached a lower reconstruction error (0.0138 vs 0.0168) and AE + k-means ACC 0.611 ± 0.008
+    vs 0.575 ± 0.027 with PyTorch's default (benchmarks/RESULTS.md).
     """
 
-    def __init__(self, dims: tuple[int, ...] = (784, 500, 500, 2000, 10)):
+    def __init__(self, dims: tuple[int, ...] = (784, 500, 500, 2000, 10), init: str = "torch"):
         super().__init__()
         dims = tuple(int(d) for d in dims)
         if len(dims) < 2 or min(dims) < 1:
             raise ValueError(f"dims must list at least two positive layer sizes, got {dims}.")
+        if init not in ("torch", "glorot"):
+            raise ValueError(f"init must be 'torch' (PyTorch's default) or 'glorot', got {init!r}.")
         self.dims = dims
+        self.init = init
         self.input_shape = (dims[0],)
         self.embedding_dim = dims[-1]
         pairs = list(zip(dims[:-1], dims[1:], strict=True))
         self.encoder_layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
         self.decoder_layers = nn.ModuleList(nn.Linear(b, a) for a, b in reversed(pairs))
+        if init == "glorot":  # Keras' default, used by the DEC/IDEC reference code: U(±√(6/(fan_in+fan_out))), b = 0
+            for layer in (*self.encoder_layers, *self.decoder_layers):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     @staticmethod
     def _run(layers: nn.ModuleList, h: torch.Tensor) -> torch.Tensor:
@@ -89,7 +99,7 @@ class MLPAutoencoder(Autoencoder):
         return self._run(self.decoder_layers, z)
 
     def config(self) -> dict:
-        return {"kind": "mlp", "dims": list(self.dims)}
+        return {"kind": "mlp", "dims": list(self.dims), **({"init": self.init} if self.init != "torch" else {})}
 
 
 def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
