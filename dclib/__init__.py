@@ -4,7 +4,22 @@ Data -> model -> loss -> the one training loop -> estimator -> metrics -> plots.
 """
 
 from .data import Dataset, load_dataset
-from .methods import DCN, DEC, IDEC, IIC, AEKMeans, DegenerateClusteringWarning, KMeansBaseline, VaDE
+from .methods import (
+    DAC,
+    DBC,
+    DCN,
+    DEC,
+    DEPICT,
+    IDEC,
+    IIC,
+    IMSAT,
+    AEKMeans,
+    DeepClusterer,
+    DegenerateClusteringWarning,
+    KMeansBaseline,
+    VaDE,
+    taxonomy_method,
+)
 from .metrics import ari, cluster_acc, evaluate, matched_confusion_matrix, nmi
 from .utils import get_device, seed_everything
 
@@ -28,4 +43,6 @@ __all__ = [
     "IIC",
     "DCN",
     "DegenerateClusteringWarning",
+    "DBC", "DeepClusterer", "taxonomy_method",
+    "IMSAT", "DAC", "DEPICT",
 ]

@@ -88,6 +88,50 @@ def _iic(k, seed, device, fast):
                random_state=seed)
 
 
+def _on_gpu(device) -> bool:
+    return get_device(device).type == "cuda"
+
+
+# The methods added in session 3 (lectures 07-08). Their CPU budgets are the short ones the lessons
+# use (a few minutes per fit on mnist5k); on a GPU they get the papers' epochs.
+def _dbc(k, seed, device, fast):
+    from .methods import DBC
+
+    return DBC(k, pretrain_epochs=2 if fast else (50 if _on_gpu(device) else 10), max_iter=40 if fast else 2000,
+               device=device, random_state=seed)
+
+
+def _taxonomy(k, seed, device, fast):
+    from .methods import taxonomy_method
+
+    gpu = _on_gpu(device)
+    return taxonomy_method(k, pretrain_epochs=2 if fast else (50 if gpu else 10),
+                           epochs=1 if fast else (20 if gpu else 6), device=device, random_state=seed)
+
+
+def _imsat(k, seed, device, fast):
+    from .methods import IMSAT
+
+    return IMSAT(k, epochs=1 if fast else (50 if _on_gpu(device) else 10), device=device, random_state=seed)
+
+
+def _dac(k, seed, device, fast):
+    from .methods import DAC
+
+    if _on_gpu(device):
+        return DAC(k, epochs=2 if fast else 50, device=device, random_state=seed)
+    return DAC(k, epochs=1 if fast else 8, eta=0.05, channels=(16, 32, 32), device=device, random_state=seed)
+
+
+def _depict(k, seed, device, fast):
+    from .methods import DEPICT
+
+    gpu = _on_gpu(device)
+    return DEPICT(k, pretrain_epochs=2 if fast else (50 if gpu else 10),
+                  layerwise_epochs=1 if fast else (10 if gpu else 5), epochs=1 if fast else (30 if gpu else 3),
+                  device=device, random_state=seed)
+
+
 METHODS: dict[str, Factory] = {
     "kmeans": _kmeans,
     "kmeans-pca": _kmeans_pca,
@@ -97,6 +141,11 @@ METHODS: dict[str, Factory] = {
     "dcn": _dcn,
     "vade": _vade,
     "iic": _iic,
+    "dbc": _dbc,
+    "taxonomy": _taxonomy,
+    "imsat": _imsat,
+    "dac": _dac,
+    "depict": _depict,
 }
 
 
@@ -187,21 +236,25 @@ def format_table(summary: pd.DataFrame) -> str:
 
 
 def save_results(runs: pd.DataFrame, out_dir: str | Path = "results", tag: str = "compare") -> dict[str, Path]:
-    """Write the per-run CSV, the summary CSV and the comparison figure under ``out_dir``."""
+    """Write the per-run CSV, the summary CSV, the comparison figure and the accuracy-vs-time scatter."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .plots import plot_comparison
+    from .plots import plot_accuracy_vs_time, plot_comparison
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(runs)
-    paths = {"runs": out / f"{tag}_runs.csv", "summary": out / f"{tag}_summary.csv", "figure": out / f"{tag}.png"}
+    paths = {"runs": out / f"{tag}_runs.csv", "summary": out / f"{tag}_summary.csv", "figure": out / f"{tag}.png",
+             "scatter": out / f"{tag}_acc_vs_time.png"}
     runs.to_csv(paths["runs"], index=False)
     summary.to_csv(paths["summary"], index=False)
     axes = plot_comparison(summary)
     axes[0].figure.savefig(paths["figure"], dpi=120, bbox_inches="tight")
     plt.close(axes[0].figure)
+    ax = plot_accuracy_vs_time(summary, title=f"ACC vs time ({summary['data'].iloc[0]}, {summary['device'].iloc[0]})")
+    ax.figure.savefig(paths["scatter"], dpi=120, bbox_inches="tight")
+    plt.close(ax.figure)
     return paths

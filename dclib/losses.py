@@ -372,3 +372,232 @@ def cluster_classification_loss(
             f"got {tuple(pseudo_labels.shape)}."
         )
     return F.cross_entropy(logits, pseudo_labels, reduction=reduction)
+
+
+# ----------------------------------------------------------------------------- IMSAT, DAC, DEPICT
+
+__all__ += [  # this section's exports
+    "marginal_entropy",
+    "conditional_entropy",
+    "vat_direction",
+    "vat_loss",
+    "dac_similarity",
+    "dac_thresholds",
+    "dac_pair_labels",
+    "dac_loss",
+    "depict_target",
+]
+
+
+def _check_probs(p: torch.Tensor, log_p: torch.Tensor | None) -> None:
+    if p.dim() != 2:
+        raise ValueError(f"p must be an (n, K) matrix of cluster probabilities, got shape {tuple(p.shape)}.")
+    if log_p is not None and log_p.shape != p.shape:
+        raise ValueError(f"log_p must have the shape of p {tuple(p.shape)}, got {tuple(log_p.shape)}.")
+
+
+def marginal_entropy(p: torch.Tensor, log_p: torch.Tensor | None = None) -> torch.Tensor:
+    """H(Y) = −Σ_k p̄_k log p̄_k with p̄ = 1/n Σ_i p_i, the entropy of the cluster sizes.
+
+    Maximal (log K) when the clusters are used equally, 0 when every point goes to one cluster:
+    IMSAT maximises it against the collapse. Pass ``log_p = log_softmax(logits)`` when training:
+    log p̄ is then ``logsumexp(log_p) − log n``, finite with finite gradients even where a
+    cluster's probability underflows to 0 in the whole batch. Derived in
+    ``notebooks/08_discriminative_methods.ipynb``.
+    """
+    _check_probs(p, log_p)
+    if log_p is None:
+        p_mean = p.mean(dim=0)
+        return -torch.xlogy(p_mean, p_mean).sum()
+    log_mean = torch.logsumexp(log_p, dim=0) - math.log(len(log_p))
+    return -(log_mean.exp() * log_mean).sum()
+
+
+def conditional_entropy(p: torch.Tensor, log_p: torch.Tensor | None = None) -> torch.Tensor:
+    """H(Y|X) = −1/n Σ_i Σ_k p_ik log p_ik, the mean entropy of each point's assignment.
+
+    0 for confident (one-hot) predictions, log K for uniform ones: IMSAT minimises it so each
+    point picks a cluster. With ``log_p = log_softmax(logits)`` the gradient stays finite where
+    p_ik underflows to 0 (``xlogy`` alone gives 0 for the value but −inf·0 in the backward pass).
+    Derived in ``notebooks/08_discriminative_methods.ipynb``.
+    """
+    _check_probs(p, log_p)
+    if log_p is None:
+        return -torch.xlogy(p, p).sum(dim=1).mean()
+    return -(p * log_p).sum(dim=1).mean()
+
+
+def _kl_logits(log_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """Per-sample KL(p ‖ q) from log p and the logits of q (log-space, no eps)."""
+    return (log_p.exp() * (log_p - torch.log_softmax(logits_q, dim=1))).sum(dim=1)
+
+
+def _unit(d: torch.Tensor) -> torch.Tensor:
+    """Each sample of ``d`` scaled to unit L2 norm over all its non-batch dimensions."""
+    flat = d.reshape(len(d), -1)
+    return (flat / torch.linalg.vector_norm(flat, dim=1, keepdim=True).clamp_min(1e-30)).reshape(d.shape)
+
+
+def _per_sample(value: float | torch.Tensor, x: torch.Tensor, name: str) -> torch.Tensor:
+    """A radius given as a number or one per sample, shaped to broadcast over x's sample dims."""
+    value = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    if value.dim() == 1:
+        if len(value) != len(x):
+            raise ValueError(f"{name} must be a number or one radius per sample ({len(x)}), got {len(value)}.")
+        value = value.reshape(-1, *([1] * (x.dim() - 1)))
+    return value
+
+
+class _FrozenBatchNormStats:
+    """Context: batch norm layers keep normalising with batch statistics but stop updating their
+    running averages, so the perturbed forward passes of VAT do not pollute them (as in IMSAT's code)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+    def __enter__(self):
+        self.saved = [m.track_running_stats for m in self.layers]
+        for m in self.layers:
+            m.track_running_stats = False  # in train mode: use batch statistics, update nothing
+        return self
+
+    def __exit__(self, *exc):
+        for m, saved in zip(self.layers, self.saved, strict=True):
+            m.track_running_stats = saved
+        return False
+
+
+def vat_direction(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    xi: float | torch.Tensor,
+    n_power: int = 1,
+    generator: torch.Generator | None = None,
+    logits: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """VAT's adversarial direction: unit vectors d_i (one per sample) by power iteration.
+
+    For a small perturbation r, KL(p(x) ‖ p(x + r)) ≈ ½ rᵀ H r (its value and gradient vanish at
+    r = 0), so the most damaging direction is H's dominant eigenvector. Power iteration needs only
+    products H d, and ∇_r KL at r = ξ d equals ξ H d + O(ξ²): start from a random unit d, then
+    ``n_power`` times set d ← ∇_r KL(p(x) ‖ p(x + ξ d)) / ‖·‖. ``model`` maps x to logits;
+    ``xi`` is a number or one step per sample; ``logits`` are model(x) if already computed
+    (they are detached). Derived in
+    ``notebooks/08_discriminative_methods.ipynb``.
+    """
+    if n_power < 1:
+        raise ValueError(f"n_power must be >= 1, got {n_power}.")
+    xi = _per_sample(xi, x, "xi")
+    with _FrozenBatchNormStats(model):
+        if logits is None:
+            with torch.no_grad():
+                logits = model(x)
+        log_p = torch.log_softmax(logits.detach(), dim=1)
+        d = _unit(torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype))
+        for _ in range(n_power):
+            d.requires_grad_(True)
+            kl = _kl_logits(log_p, model(x.detach() + xi * d)).sum()  # sum: each sample's own gradient
+            (grad,) = torch.autograd.grad(kl, d)
+            d = _unit(grad.detach())
+    return d
+
+
+def vat_loss(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    xi: float | torch.Tensor,
+    eps: float | torch.Tensor,
+    n_power: int = 1,
+    generator: torch.Generator | None = None,
+    logits: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Virtual adversarial loss 1/n Σ_i KL(p(x_i) ‖ p(x_i + r_adv,i)), r_adv,i = ε_i d_i.
+
+    d comes from ``vat_direction`` (``xi``, ``n_power``); ``eps`` is the perturbation radius, a
+    number or one radius per sample (IMSAT scales it with each point's distance to its 10th
+    nearest neighbour). p(x) is held fixed (detached): the loss asks the prediction at the
+    perturbed point to stay where the clean one is — IMSAT's self-augmented training. Batch norm
+    statistics are not updated by the perturbed passes. Derived in
+    ``notebooks/08_discriminative_methods.ipynb``.
+    """
+    eps = _per_sample(eps, x, "eps")
+    if logits is None:
+        with torch.no_grad(), _FrozenBatchNormStats(model):
+            logits = model(x)
+    d = vat_direction(model, x, xi, n_power, generator, logits)
+    log_p = torch.log_softmax(logits.detach(), dim=1)
+    with _FrozenBatchNormStats(model):
+        return _kl_logits(log_p, model(x + eps * d)).mean()
+
+
+def dac_similarity(p: torch.Tensor) -> torch.Tensor:
+    """DAC's pairwise similarity g_ij = l_i · l_j with l_i = p_i / ‖p_i‖₂ (cosine of the outputs).
+
+    For softmax outputs (non-negative) g_ij ∈ [0, 1]: 1 when two points have proportional
+    predictions (the same one-hot cluster), 0 when their supports do not overlap.
+    Derived in ``notebooks/08_discriminative_methods.ipynb``.
+    """
+    if p.dim() != 2:
+        raise ValueError(f"p must be an (n, K) matrix of cluster probabilities, got shape {tuple(p.shape)}.")
+    unit = F.normalize(p, dim=1)
+    return unit @ unit.t()
+
+
+def dac_thresholds(lamb: float) -> tuple[float, float]:
+    """DAC's adaptive thresholds u(λ) = 0.95 − λ and l(λ) = 0.455 + 0.1 λ (Chang et al., 2017).
+
+    λ grows during training (λ ← λ + 1.1 η each epoch, the gradient step on u(λ) − l(λ)), so the
+    pairs labelled "similar" (g > u) and "dissimilar" (g < l) start as the most certain ones and
+    grow to cover almost all pairs; training stops when u ≤ l (λ ≥ 0.45).
+    """
+    return 0.95 - lamb, 0.455 + 0.1 * lamb
+
+
+def dac_pair_labels(sim: torch.Tensor, upper: float, lower: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pair labels r_ij = 1 where g_ij > u, 0 where g_ij < l; pairs in between are not selected.
+
+    Returns ``(target, selected)``: a float matrix of 0/1 labels and a boolean mask v_ij of the
+    pairs used by the loss. The diagonal (a point with itself) is never selected. Computed
+    without gradient (the labels are fixed targets). Derived in
+    ``notebooks/08_discriminative_methods.ipynb``.
+    """
+    if sim.dim() != 2 or sim.shape[0] != sim.shape[1]:
+        raise ValueError(f"sim must be a square (n, n) similarity matrix, got shape {tuple(sim.shape)}.")
+    if lower > upper:
+        raise ValueError(f"the lower threshold {lower} must not exceed the upper one {upper}.")
+    sim = sim.detach()
+    positive, negative = sim > upper, sim < lower
+    off_diagonal = ~torch.eye(len(sim), dtype=torch.bool, device=sim.device)
+    return positive.to(sim.dtype), (positive | negative) & off_diagonal
+
+
+def dac_loss(p: torch.Tensor, upper: float, lower: float, p_labels: torch.Tensor | None = None) -> torch.Tensor:
+    """DAC's pairwise loss: mean over selected pairs of −r_ij log g_ij − (1 − r_ij) log(1 − g_ij).
+
+    g = ``dac_similarity(p)``; labels and selection from ``dac_pair_labels`` applied to the
+    similarities of ``p_labels`` (e.g. the clean view when ``p`` is an augmented one; default
+    ``p``), detached. Only selected pairs enter the log, and their g is above u (log g finite) or
+    below l (log(1 − g) finite), so no clamping is needed. Returns 0 (with a gradient path) when
+    no pair is selected. Derived in ``notebooks/08_discriminative_methods.ipynb``.
+    """
+    sim = dac_similarity(p)
+    target, selected = dac_pair_labels(dac_similarity(p if p_labels is None else p_labels), upper, lower)
+    positive = selected & (target > 0)
+    negative = selected & (target == 0)
+    total = -torch.log(sim[positive]).sum() - torch.log1p(-sim[negative]).sum()
+    return total / selected.sum().clamp_min(1)
+
+
+def depict_target(q: torch.Tensor) -> torch.Tensor:
+    """DEPICT's target p_ik = (q_ik / f_k^½) / Σ_k' (q_ik' / f_k'^½), with f_k = Σ_i q_ik.
+
+    Dividing by the square root of the soft cluster size lowers the pull of large clusters and
+    raises that of small ones, so the target's clusters are more balanced than q's (unlike DEC's
+    q²/f it does not sharpen). Computed in log space. Derived in
+    ``notebooks/08_discriminative_methods.ipynb``.
+    """
+    if q.dim() != 2:
+        raise ValueError(f"q must be an (n, K) matrix of soft assignments, got shape {tuple(q.shape)}.")
+    tiny = torch.finfo(q.dtype).tiny
+    log_weight = torch.log(q.clamp_min(tiny)) - 0.5 * torch.log(q.sum(dim=0, keepdim=True).clamp_min(tiny))
+    return torch.softmax(log_weight, dim=1)

@@ -60,6 +60,7 @@ def train(
     desc: str = "training",
     show_progress: bool = True,
     history: History | None = None,
+    drop_last: bool = False,
 ) -> History:
     """Run ``epochs`` passes of mini-batch optimisation of ``step(indices)``.
 
@@ -69,7 +70,8 @@ def train(
     epoch, so there is no host sync inside the inner loop.
 
     ``before_batch(iteration)`` may return True to stop (DEC's convergence test uses it);
-    ``after_epoch(epoch, means)`` may return True to stop as well.
+    ``after_epoch(epoch, means)`` may return True to stop as well. ``drop_last=True`` skips an
+    epoch's last, smaller batch (networks with batch norm cannot train on a batch of one sample).
     """
     history = History() if history is None else history
     iteration = 0
@@ -78,7 +80,7 @@ def train(
         totals: dict[str, torch.Tensor] = {}
         seen = 0
         stop = False
-        for idx in minibatches(n_samples, batch_size, generator=generator, device=device):
+        for idx in minibatches(n_samples, batch_size, generator=generator, device=device, drop_last=drop_last):
             if before_batch is not None and before_batch(iteration):
                 stop = True
                 break

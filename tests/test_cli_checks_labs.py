@@ -70,7 +70,7 @@ def test_cli_compare_prints_table_and_writes_results(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "kmeans-pca" in out and "±" in out and "cpu" in out
     assert {p.name for p in tmp_path.iterdir()} == {"compare_digits_runs.csv", "compare_digits_summary.csv",
-                                                   "compare_digits.png"}
+                                                   "compare_digits.png", "compare_digits_acc_vs_time.png"}
 
 
 def test_cli_reports_bad_arguments(capsys):

@@ -2,9 +2,14 @@
 
 from .base import AutoencoderClusterer, BaseClusterer, DegenerateClusteringWarning
 from .baselines import AEKMeans, KMeansBaseline
+from .dac import DAC
+from .dbc import DBC
 from .dcn import DCN
 from .dec import DEC, IDEC
+from .deep_clusterer import DeepClusterer, taxonomy_method
+from .depict import DEPICT
 from .iic import IIC
+from .imsat import IMSAT
 from .vade import VaDE
 
 __all__ = [
@@ -18,4 +23,6 @@ __all__ = [
     "VaDE",
     "IIC",
     "DCN",
+    "DBC", "DeepClusterer", "taxonomy_method",
+    "IMSAT", "DAC", "DEPICT",
 ]
