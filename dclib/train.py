@@ -45,6 +45,37 @@ class History(dict):
         return self[key][-1]
 
 
+def _terms(out: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return out if isinstance(out, dict) else {"loss": out}
+
+
+def _eager_step(step: StepFn, optimizer: torch.optim.Optimizer, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One optimiser step on the batch ``idx``; returns the step's terms ({"loss": ...} at least)."""
+    terms = _terms(step(idx))
+    optimizer.zero_grad(set_to_none=True)
+    terms["loss"].backward()
+    optimizer.step()
+    return terms
+
+
+def _accumulate(totals: dict[str, torch.Tensor], terms: dict[str, torch.Tensor], n: int) -> None:
+    """Add a batch's terms (weighted by its size) to the epoch sums, on the device: no host sync."""
+    for key, value in terms.items():
+        value = value.detach() * n
+        totals[key] = totals[key] + value if key in totals else value
+
+
+def _epoch_means(totals: dict[str, torch.Tensor], seen: int, desc: str, epoch: int) -> dict[str, float]:
+    """The epoch's mean of each term (the one host sync per epoch), refusing NaN/inf."""
+    means = {key: float(total) / seen for key, total in totals.items()}
+    if not all(math.isfinite(v) for v in means.values()):
+        raise FloatingPointError(
+            f"{desc}: the loss became {means} at epoch {epoch}. Lower the learning rate, "
+            "check the input for extreme values, or use a smaller alpha/batch."
+        )
+    return means
+
+
 def train(
     step: StepFn,
     optimizer: torch.optim.Optimizer,
@@ -84,26 +115,14 @@ def train(
             if before_batch is not None and before_batch(iteration):
                 stop = True
                 break
-            out = step(idx)
-            terms = out if isinstance(out, dict) else {"loss": out}
-            optimizer.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            optimizer.step()
-            for key, value in terms.items():
-                value = value.detach() * len(idx)
-                totals[key] = totals[key] + value if key in totals else value
+            _accumulate(totals, _eager_step(step, optimizer, idx), len(idx))
             seen += len(idx)
             iteration += 1
             if max_iter is not None and iteration >= max_iter:
                 stop = True
                 break
         if seen:
-            means = {key: float(total) / seen for key, total in totals.items()}
-            if not all(math.isfinite(v) for v in means.values()):
-                raise FloatingPointError(
-                    f"{desc}: the loss became {means} at epoch {epoch}. Lower the learning rate, "
-                    "check the input for extreme values, or use a smaller alpha/batch."
-                )
+            means = _epoch_means(totals, seen, desc, epoch)
             history.log(epoch=epoch, iteration=iteration, **means)
             bar.set_postfix(loss=f"{means['loss']:.4f}")
             if after_epoch is not None and after_epoch(epoch, means):
@@ -112,10 +131,6 @@ def train(
             break
     bar.close()
     return history
-
-
-def _terms(out: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return out if isinstance(out, dict) else {"loss": out}
 
 
 def train_graphed(
@@ -179,17 +194,10 @@ def train_graphed(
                 graph.replay()
                 terms = static_terms
             else:
-                terms = _terms(step(idx))
-                optimizer.zero_grad(set_to_none=True)
-                terms["loss"].backward()
-                optimizer.step()
-            for key, value in terms.items():
-                value = value.detach() * len(idx)
-                totals[key] = totals[key] + value if key in totals else value
+                terms = _eager_step(step, optimizer, idx)
+            _accumulate(totals, terms, len(idx))
             iteration += 1
-        means = {key: float(total) / n_samples for key, total in totals.items()}
-        if not all(math.isfinite(v) for v in means.values()):
-            raise FloatingPointError(f"{desc}: the loss became {means} at epoch {epoch}. Lower the learning rate.")
+        means = _epoch_means(totals, n_samples, desc, epoch)
         history.log(epoch=epoch, iteration=iteration, **means)
         bar.set_postfix(loss=f"{means['loss']:.4f}")
     bar.close()
