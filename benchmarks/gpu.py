@@ -210,8 +210,9 @@ def main() -> None:
                "device": dev.type, "seconds": seconds, "fit_seconds": own, "shared_pretrain_seconds": shared,
                **scores}
         if job.method == "iic":
-            row["iic_subhead_acc_mean"] = float(np.mean([evaluate(ds.y, lab)["acc"] for lab in model.subhead_labels_]))
-            row["iic_subhead_acc_std"] = float(np.std([evaluate(ds.y, lab)["acc"] for lab in model.subhead_labels_]))
+            subhead_accs = [evaluate(ds.y, lab)["acc"] for lab in model.subhead_labels_]
+            row["iic_subhead_acc_mean"] = float(np.mean(subhead_accs))
+            row["iic_subhead_acc_std"] = float(np.std(subhead_accs))
         if hasattr(model, "n_iter_"):
             row["n_iter"] = model.n_iter_
         rows.append(row)
