@@ -14,6 +14,14 @@ start in time is skipped and listed as skipped, never silently dropped):
 4. ours on full ``mnist``, seed 0; IIC on ``mnist-test``, seed 0; then the other seeds;
 5. ClustPy's IDEC and DCN; IIC on full ``mnist``.
 
+``--plan followup`` runs what the first plan's time did not reach and the methods added later, in
+this order: the discriminative methods (IMSAT, DAC, DEPICT) on ``mnist-test`` seed by seed, ClustPy's
+IDEC and DCN, IIC's other seeds, the adversarial and structure-based methods (whatever of
+``FOLLOWUP_METHODS`` ``dclib.compare.METHODS`` has) on ``mnist-test``, then IMSAT on full ``mnist``.
+``--plan followup2``: DAC, then IDEC and DCN with CUDA-graph pretraining, then the newest methods, all
+on ``mnist-test`` over the seeds.
+Methods without a ``GPU_BUDGET`` entry run ``dclib.compare``'s own GPU configuration.
+
 Every finished run is appended at once to ``<out>/gpu_runs.csv`` (so a run stopped by a time
 limit keeps what it measured) and the table is printed at the end. Seconds are wall-clock with
 ``torch.cuda.synchronize()`` around each fit; "seconds" includes the fit's pretraining even when
@@ -63,6 +71,11 @@ FAST_BUDGET = {"ae": dict(pretrain_epochs=2), "dec": dict(pretrain_epochs=2, max
 CLUSTPY_EPOCHS = (100, 150)  # the issue's ClustPy-on-H100 budget: pretraining + clustering epochs
 
 
+# Every row has the same columns (a method's extra ones are empty elsewhere), so that the appended CSV parses.
+CSV_COLUMNS = ["data", "n", "library", "method", "seed", "device", "seconds", "fit_seconds", "shared_pretrain_seconds",
+               "acc", "nmi", "ari", "n_iter", "iic_subhead_acc_mean", "iic_subhead_acc_std"]
+
+
 @dataclass
 class Job:
     """One fit: which data, whose implementation, which method, which seed, and a time guess."""
@@ -97,6 +110,44 @@ def plan(seeds: int, fast: bool) -> list[Job]:
     return jobs
 
 
+# Methods added after the first GPU run; the followup plan runs those the library has.
+FOLLOWUP_METHODS = ("infogan", "catgan", "den", "embedding", "jule")
+
+
+def plan_followup(seeds: int, fast: bool) -> list[Job]:
+    """The second GPU call's jobs in priority order (see the module docstring)."""
+    from dclib.compare import METHODS
+
+    budget = lambda data, m: (FAST_BUDGET if fast else GPU_BUDGET[data]).get(m, {})
+    jobs = []
+    for seed in range(seeds):
+        jobs += [Job("mnist-test", "ours-gpu", m, seed, g, budget("mnist-test", m))
+                 for m, g in (("imsat", 20), ("dac", 60), ("depict", 60))]
+    jobs += [Job("mnist-test", "clustpy", "idec", 0, 60), Job("mnist-test", "clustpy", "dcn", 0, 140)]
+    jobs += [Job("mnist-test", "ours-gpu", "iic", seed, 40, budget("mnist-test", "iic")) for seed in range(1, seeds)]
+    jobs += [Job("mnist-test", "ours-gpu", m, 0, 60, budget("mnist-test", m)) for m in FOLLOWUP_METHODS if m in METHODS]
+    jobs += [Job("mnist", "ours-gpu", "imsat", 0, 60, budget("mnist", "imsat"))]
+    return jobs
+
+
+def plan_followup2(seeds: int, fast: bool) -> list[Job]:
+    """The third call: DAC (after its loss fix), IDEC and DCN with CUDA-graph pretraining, the newest methods."""
+    from dclib.compare import METHODS
+
+    budget = lambda data, m: (FAST_BUDGET if fast else GPU_BUDGET[data]).get("ae" if m == "ae-kmeans" else m, {})
+    jobs = [Job("mnist-test", "ours-gpu", "dac", seed, 40, budget("mnist-test", "dac")) for seed in range(seeds)]
+    for seed in range(seeds):  # ae-kmeans first: it pretrains the autoencoder IDEC and DCN then share
+        jobs += [Job("mnist-test", "ours-gpu", m, seed, g, budget("mnist-test", m))
+                 for m, g in (("ae-kmeans", 8), ("idec", 15), ("dcn", 10))]
+    new = [m for m in FOLLOWUP_METHODS if m in METHODS]
+    for seed in range(seeds):
+        jobs += [Job("mnist-test", "ours-gpu", m, seed, 40, budget("mnist-test", m)) for m in new]
+    return jobs
+
+
+PLANS = {"first": plan, "followup": plan_followup, "followup2": plan_followup2}
+
+
 def build(job: Job, n_clusters: int, device: str, fast: bool):
     """The estimator for ``job`` (ClustPy's or ours)."""
     if job.library == "clustpy":
@@ -127,6 +178,7 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="tiny epochs: check every code path")
     parser.add_argument("--n", type=int, default=None, help="use the first n samples of each dataset")
     parser.add_argument("--no-tf32", action="store_true")
+    parser.add_argument("--plan", choices=sorted(PLANS), default="first", help="which job list (see above)")
     args = parser.parse_args()
 
     import pandas as pd
@@ -169,12 +221,12 @@ def main() -> None:
     from dclib.compare import make_estimator
 
     warm = load_dataset("mnist5k").subset(512)
-    for m in ("dec", "vade", "iic"):
+    for m in ("dec", "vade", "iic") + (("imsat", "dac", "depict") if args.plan.startswith("followup") else ()):
         est = make_estimator(m, 10, 0, str(dev), True)
         est.set_params(**({"cache": False} if "cache" in est.get_params() else {})).fit(warm.X)
     print(f"warm-up done at {time.perf_counter() - t0:.1f} s", flush=True)
 
-    for job in plan(args.seeds, args.fast):
+    for job in PLANS[args.plan](args.seeds, args.fast):
         if (only and job.data not in only) or (methods and job.method not in methods) or (
                 libraries and job.library not in libraries):
             continue
@@ -216,7 +268,7 @@ def main() -> None:
         if hasattr(model, "n_iter_"):
             row["n_iter"] = model.n_iter_
         rows.append(row)
-        pd.DataFrame([row]).to_csv(csv, mode="a", header=not csv.exists(), index=False)
+        pd.DataFrame([row]).reindex(columns=CSV_COLUMNS).to_csv(csv, mode="a", header=not csv.exists(), index=False)
         print(f"  {ds.name:<10} {job.library:<11} {job.method:<9} seed={job.seed} acc={scores['acc']:.3f} "
               f"nmi={scores['nmi']:.3f} ari={scores['ari']:.3f} {seconds:7.1f}s (fit {own:.1f}s) "
               f"[{time.perf_counter() - t0:.0f}s]", flush=True)

@@ -175,12 +175,15 @@ def compare(
     n_samples: int | None = None,
     verbose: bool = True,
     reuse_pretraining: bool = True,
+    models: dict | None = None,
 ) -> pd.DataFrame:
     """Fit each method once per seed; one row per (method, seed) with ACC/NMI/ARI and seconds.
 
     With ``reuse_pretraining=True`` (``make demo``) methods that pretrain the same autoencoder
     with the same seed share it through the disk cache, so their seconds exclude pretraining
     after the first; the benchmarks pass ``False`` so every fit pretrains and is timed in full.
+    Pass a dict as ``models`` to keep the fitted estimators, keyed ``(method, seed)``, so that a
+    lesson can look inside them without fitting them a second time.
     """
     dev = get_device(device)
     ds = data if isinstance(data, Dataset) else load_dataset(data, root=root)
@@ -202,6 +205,8 @@ def compare(
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - start
             scores = evaluate(ds.y, model.labels_)
+            if models is not None:
+                models[(name, seed)] = model
             rows.append({"method": name, "data": ds.name, "n": len(ds), "seed": seed,
                          "device": dev.type, "seconds": seconds, **scores})
             if verbose:

@@ -571,16 +571,22 @@ def dac_pair_labels(sim: torch.Tensor, upper: float, lower: float) -> tuple[torc
     return positive.to(sim.dtype), (positive | negative) & off_diagonal
 
 
+DAC_EPS = 1e-7  # Keras' epsilon: binary cross-entropy clips its probabilities to [eps, 1 - eps]
+
+
 def dac_loss(p: torch.Tensor, upper: float, lower: float, p_labels: torch.Tensor | None = None) -> torch.Tensor:
     """DAC's pairwise loss: mean over selected pairs of −r_ij log g_ij − (1 − r_ij) log(1 − g_ij).
 
     g = ``dac_similarity(p)``; labels and selection from ``dac_pair_labels`` applied to the
     similarities of ``p_labels`` (e.g. the clean view when ``p`` is an augmented one; default
-    ``p``), detached. Only selected pairs enter the log, and their g is above u (log g finite) or
-    below l (log(1 − g) finite), so no clamping is needed. Returns 0 (with a gradient path) when
+    ``p``), detached. Only selected pairs enter the loss. When the labels come from ``p`` itself,
+    their g is above u or below l and both logs are finite; when they come from another view, a
+    "similar" pair of confident outputs can have g = 0 exactly in float32 (and a "dissimilar" one
+    g = 1), so g is clipped to [1e-7, 1 − 1e-7] as Keras' binary cross-entropy (the authors' code)
+    does — without it one such pair makes the loss infinite. Returns 0 (with a gradient path) when
     no pair is selected. Derived in ``notebooks/08_discriminative_methods.ipynb``.
     """
-    sim = dac_similarity(p)
+    sim = dac_similarity(p).clamp(DAC_EPS, 1 - DAC_EPS)
     target, selected = dac_pair_labels(dac_similarity(p if p_labels is None else p_labels), upper, lower)
     positive = selected & (target > 0)
     negative = selected & (target == 0)

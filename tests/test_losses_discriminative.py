@@ -190,8 +190,21 @@ def test_dac_loss_equals_hand_bce_and_has_finite_gradients():
     assert torch.isfinite(logits.grad).all()
     # one-hot predictions of the same cluster have g = 1 (a positive, loss 0), of different ones g = 0
     onehot = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 2]), 3).double()
-    assert float(dac_loss(onehot, 0.95, 0.455)) == 0.0
-    assert float(dac_loss(torch.full((3, 3), 1 / 3, dtype=torch.float64), 0.95, 0.455)) == 0.0  # nothing wrong
+    assert float(dac_loss(onehot, 0.95, 0.455)) == pytest.approx(0.0, abs=1e-6)  # up to the 1e-7 clip
+    uniform = torch.full((3, 3), 1 / 3, dtype=torch.float64)  # all pairs g = 1: all "similar", nothing wrong
+    assert float(dac_loss(uniform, 0.95, 0.455)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_dac_loss_stays_finite_when_the_other_view_disagrees_completely():
+    """Labels from the clean view, loss on an augmented one: a pair labelled "similar" whose augmented
+    outputs are orthogonal one-hots has g = 0 exactly (and a "dissimilar" pair g = 1); the clip keeps
+    the loss finite and at Keras' value -log(1e-7) per such pair instead of infinite."""
+    clean = torch.nn.functional.one_hot(torch.tensor([0, 0, 1]), 3).double()  # pair (0, 1) similar, others not
+    augmented = torch.nn.functional.one_hot(torch.tensor([0, 2, 0]), 3).double()  # (0, 1): g = 0; (0, 2): g = 1
+    loss = dac_loss(augmented, 0.95, 0.455, p_labels=clean)
+    assert torch.isfinite(loss)
+    # 6 selected ordered pairs: (0,1),(1,0) similar with g = 0; (0,2),(2,0) dissimilar with g = 1; (1,2),(2,1) fine
+    assert float(loss) == pytest.approx(4 * -math.log(1e-7) / 6, rel=1e-3)
 
 
 def test_dac_loss_gradcheck_with_fixed_selection():

@@ -1,0 +1,26 @@
+import numpy as np
+import pytest
+
+from dclib import evaluate, load_dataset
+from dclib.compare import compare, make_estimator, summarise
+
+
+def test_compare_keeps_the_fitted_models_it_scored():
+    data = load_dataset("digits")
+    models = {}
+    runs = compare(data, "kmeans,kmeans-pca", seeds=[0, 1], device="cpu", verbose=False, models=models)
+    assert set(models) == {("kmeans", 0), ("kmeans", 1), ("kmeans-pca", 0), ("kmeans-pca", 1)}
+    for row in runs.itertuples():
+        model = models[(row.method, row.seed)]
+        assert model.random_state == row.seed
+        assert evaluate(data.y, model.labels_)["acc"] == pytest.approx(row.acc)
+    assert list(summarise(runs)["seeds"]) == [2, 2]
+
+
+def test_compare_rows_match_a_fit_by_hand():
+    """compare() adds nothing to the estimator: the same factory and seed give the same labels."""
+    data = load_dataset("digits")
+    runs = compare(data, "kmeans", seeds=[3], device="cpu", verbose=False)
+    by_hand = make_estimator("kmeans", data.n_clusters, 3, "cpu").fit(data.X)
+    assert runs.loc[0, "acc"] == pytest.approx(evaluate(data.y, by_hand.labels_)["acc"])
+    assert np.isfinite(runs.loc[0, "seconds"]) and runs.loc[0, "n"] == len(data)
