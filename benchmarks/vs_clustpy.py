@@ -3,6 +3,7 @@
     uv sync --group bench          # installs clustpy==0.0.3 next to the course (never in the core install)
     uv run python benchmarks/vs_clustpy.py --data mnist5k --methods dec,idec,vade --seeds 3
     uv run python benchmarks/vs_clustpy.py --clustpy-seeds 1     # ClustPy once (it is the slow side)
+    uv run python benchmarks/vs_clustpy.py --methods idec,dcn --seeds 0 --clustpy-seeds 2 --first-seed 1
 
 Both libraries get the same data (flattened, in [0, 1]), the same device and the same thread count,
 in one process, one fit after the other (never in parallel). Ours runs twice: "matched" uses
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--methods", default="dec,idec,vade")
     parser.add_argument("--seeds", type=int, default=3, help="seeds for our two configurations")
     parser.add_argument("--clustpy-seeds", type=int, default=None, help="seeds for ClustPy (default: --seeds)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds run from here (e.g. 1 with --seeds 2 adds seeds 1-2 to an earlier seed-0 run)")
     parser.add_argument("--pretrain-epochs", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--device", default="cpu")
@@ -99,13 +102,14 @@ def main() -> None:
           f"{args.epochs} epochs", flush=True)
     rows = []
     for name in args.methods.split(","):
-        for seed in range(max(args.seeds, args.clustpy_seeds or 0)):
+        for index in range(max(args.seeds, args.clustpy_seeds or 0)):
+            seed = args.first_seed + index
             n_clustpy = args.clustpy_seeds if args.clustpy_seeds is not None else args.seeds
             runs = []  # (library, factory, data): built only when run, so one model lives at a time
-            if seed < n_clustpy:
+            if index < n_clustpy:
                 runs.append(("clustpy", partial(clustpy_estimator, name, ds.n_clusters, seed, args.pretrain_epochs,
                                                 args.epochs, device), X_np))
-            if seed < args.seeds:
+            if index < args.seeds:
                 runs.append(("ours-matched", partial(ours_matched, name, ds.n_clusters, seed, len(y),
                                                      args.pretrain_epochs, args.epochs, device), ds.X))
                 runs.append(("ours-course", partial(course_estimator, name, ds.n_clusters, seed, device), ds.X))

@@ -132,6 +132,41 @@ def _depict(k, seed, device, fast):
                   device=device, random_state=seed)
 
 
+# Lecture 10. On a CPU the lesson's 3 epochs (a few minutes per GAN on mnist5k); on a GPU 20 epochs
+# (the H200 runs of benchmarks/RESULTS.md, session 4, used 5-12 and were still improving).
+def _infogan(k, seed, device, fast):
+    from .methods import InfoGAN
+
+    return InfoGAN(k, epochs=1 if fast else (20 if _on_gpu(device) else 3), device=device, random_state=seed)
+
+
+def _catgan(k, seed, device, fast):
+    from .methods import CatGAN
+
+    return CatGAN(k, epochs=1 if fast else (20 if _on_gpu(device) else 3), device=device, random_state=seed)
+
+
+# Lecture 11. DEN and the embedding method start from the course's autoencoder (the shared cache);
+# JULE runs its merge-and-learn periods with the library defaults (no pretraining).
+def _den(k, seed, device, fast):
+    from .methods import DEN
+
+    return DEN(k, **(FAST_PRETRAIN if fast else PRETRAIN), epochs=2 if fast else 20, device=device, random_state=seed)
+
+
+def _embedding(k, seed, device, fast):
+    from .methods import EmbeddingClustering
+
+    return EmbeddingClustering(k, **(FAST_PRETRAIN if fast else PRETRAIN), epochs=2 if fast else 30, device=device,
+                               random_state=seed)
+
+
+def _jule(k, seed, device, fast):
+    from .methods import JULE
+
+    return JULE(k, device=device, random_state=seed)
+
+
 METHODS: dict[str, Factory] = {
     "kmeans": _kmeans,
     "kmeans-pca": _kmeans_pca,
@@ -146,6 +181,11 @@ METHODS: dict[str, Factory] = {
     "imsat": _imsat,
     "dac": _dac,
     "depict": _depict,
+    "infogan": _infogan,
+    "catgan": _catgan,
+    "den": _den,
+    "embedding": _embedding,
+    "jule": _jule,
 }
 
 

@@ -607,3 +607,183 @@ def depict_target(q: torch.Tensor) -> torch.Tensor:
     tiny = torch.finfo(q.dtype).tiny
     log_weight = torch.log(q.clamp_min(tiny)) - 0.5 * torch.log(q.sum(dim=0, keepdim=True).clamp_min(tiny))
     return torch.softmax(log_weight, dim=1)
+
+
+# ----------------------------------------------------------------------------- InfoGAN, CatGAN
+
+__all__ += [  # this section's exports
+    "info_lower_bound",
+    "continuous_info_lower_bound",
+    "catgan_discriminator_loss",
+    "catgan_generator_loss",
+]
+
+
+def info_lower_bound(
+    q_logits: torch.Tensor,
+    codes: torch.Tensor,
+    prior: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """InfoGAN's variational bound L_I = E_{c∼p(c), x∼G(z,c)}[log Q(c|x)] + H(c) ≤ I(c; x).
+
+    ``q_logits`` (n, K) are Q's logits at the generated x_i, ``codes`` (n,) the categorical codes
+    c_i that produced them, ``prior`` the code distribution p(c) (default uniform, H(c) = log K)
+    and ``weights`` optional probabilities of the rows (an exact expectation over an enumerated
+    joint; default the sample mean). The gap is E_x KL(p(c|x) ‖ Q(c|x)) ≥ 0, so the bound is tight
+    when Q is the true posterior. Derived in ``notebooks/10_adversarial_clustering.ipynb``.
+    """
+    if q_logits.dim() != 2:
+        raise ValueError(f"q_logits must be an (n, K) matrix, got shape {tuple(q_logits.shape)}.")
+    n, k = q_logits.shape
+    if codes.shape != (n,):
+        raise ValueError(f"codes must hold one code per row of q_logits ({n},), got shape {tuple(codes.shape)}.")
+    log_q = torch.log_softmax(q_logits, dim=1).gather(1, codes.long().reshape(-1, 1)).squeeze(1)
+    expected = log_q.mean() if weights is None else (weights.to(log_q.dtype) * log_q).sum()
+    if prior is None:
+        entropy = math.log(k)
+    else:
+        if prior.shape != (k,):
+            raise ValueError(f"prior must be a vector of {k} probabilities, got shape {tuple(prior.shape)}.")
+        entropy = -torch.xlogy(prior, prior).sum().to(log_q.dtype)
+    return expected + entropy
+
+
+def continuous_info_lower_bound(
+    mean: torch.Tensor, log_var: torch.Tensor, codes: torch.Tensor, low: float = -1.0, high: float = 1.0
+) -> torch.Tensor:
+    """The same bound for InfoGAN's continuous codes c ∼ U(low, high)^d with a Gaussian Q:
+
+    E[log N(c; μ(x), diag σ²(x))] + d log(high − low), summed over the d codes and averaged over
+    the batch. Only the first term depends on the networks. Derived in
+    ``notebooks/10_adversarial_clustering.ipynb``.
+    """
+    if not (mean.shape == log_var.shape == codes.shape):
+        raise ValueError(
+            f"mean, log_var and codes must have the same shape, got {tuple(mean.shape)}, "
+            f"{tuple(log_var.shape)} and {tuple(codes.shape)}."
+        )
+    log_density = -0.5 * (math.log(2 * math.pi) + log_var + (codes - mean) ** 2 * torch.exp(-log_var))
+    return log_density.sum(dim=-1).mean() + codes.shape[-1] * math.log(high - low)
+
+
+def catgan_discriminator_loss(
+    logits_real: torch.Tensor, logits_fake: torch.Tensor, marginal_weight: float = 1.0
+) -> torch.Tensor:
+    """CatGAN's discriminator loss, to minimise: −λ H_X[p(y)] + E_x H[p(y|x)] − E_z H[p(y|G(z))].
+
+    Its three wishes: balanced clusters on real data (large marginal entropy, weighted by
+    λ = ``marginal_weight``), certain on real images, uncertain on generated ones. The entropies
+    are ``marginal_entropy`` and ``conditional_entropy``, computed from log-softmax logits.
+    Derived in ``notebooks/10_adversarial_clustering.ipynb``.
+    """
+    log_real, log_fake = torch.log_softmax(logits_real, dim=1), torch.log_softmax(logits_fake, dim=1)
+    p_real, p_fake = log_real.exp(), log_fake.exp()
+    return (
+        -marginal_weight * marginal_entropy(p_real, log_real)
+        + conditional_entropy(p_real, log_real)
+        - conditional_entropy(p_fake, log_fake)
+    )
+
+
+def catgan_generator_loss(logits_fake: torch.Tensor, marginal_weight: float = 1.0) -> torch.Tensor:
+    """CatGAN's generator loss, to minimise: −λ H_G[p(y)] + E_z H[p(y|G(z))].
+
+    The reverse of the discriminator's wish on fakes: generated images the discriminator is sure
+    about (they look like one real cluster), spread over all clusters. Derived in
+    ``notebooks/10_adversarial_clustering.ipynb``.
+    """
+    log_fake = torch.log_softmax(logits_fake, dim=1)
+    p_fake = log_fake.exp()
+    return -marginal_weight * marginal_entropy(p_fake, log_fake) + conditional_entropy(p_fake, log_fake)
+
+
+# ----------------------------------------------------------------------------- DEN, embedding space, JULE
+
+__all__ += [  # this section's exports
+    "pairwise_student_t",
+    "embedding_cross_entropy",
+    "locality_preserving_loss",
+    "jule_triplet_loss",
+]
+
+
+def _pairwise_log_student_t(z: torch.Tensor, alpha: float) -> torch.Tensor:
+    """log of the normalised pairwise Student-t affinities, −inf on the diagonal (i = j is not a pair)."""
+    if z.dim() != 2 or len(z) < 2:
+        raise ValueError(f"z must be (n, d) with n >= 2 points, got shape {tuple(z.shape)}.")
+    logits = student_t_logits(z, z, alpha)
+    diagonal = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(diagonal, float("-inf"))
+    return logits - torch.logsumexp(logits.flatten(), dim=0)
+
+
+def pairwise_student_t(z: torch.Tensor, alpha: float = 1.0, log: bool = False) -> torch.Tensor:
+    """Joint pairwise affinities p_ij = k(z_i, z_j) / Σ_{k≠l} k(z_k, z_l), p_ii = 0 (t-SNE's joint P).
+
+    k(z_i, z_j) = (1 + ‖z_i − z_j‖²/α)^(−(α+1)/2) is a Student-t kernel with α degrees of freedom:
+    α = 1 is the heavy-tailed Cauchy kernel of t-SNE's embedding, large α tends to a Gaussian. The
+    (n, n) matrix is symmetric and sums to 1; it is normalised in log space (``logsumexp`` over
+    all off-diagonal pairs), and ``log=True`` returns log p (−inf on the diagonal). Derived in
+    ``notebooks/11_structure_based.ipynb``.
+    """
+    log_p = _pairwise_log_student_t(z, alpha)
+    return log_p if log else log_p.exp()
+
+
+def embedding_cross_entropy(
+    z: torch.Tensor, e: torch.Tensor, alpha_z: float | None = None, alpha_e: float = 1.0
+) -> torch.Tensor:
+    """−Σ_{i≠j} p_ij log q_ij: p from the code z (α_z = 2·dim(z) by default), q from the embedding e (α_e = 1).
+
+    The loss of "learning embedding space for clustering from deep representations" (parametric
+    t-SNE style): the embedding e = h(z) must reproduce the neighbourhoods of z, and the heavy
+    tail of q (α = 1) lets moderately distant points be placed far apart (t-SNE's crowding
+    argument), so clusters separate. Only the q-dependent part of KL(P‖Q) (the cross-entropy)
+    carries a gradient for e; p keeps z's gradient (detach z for a fixed target). Computed in log
+    space; the diagonal (p_ii = 0) is skipped. Derived in ``notebooks/11_structure_based.ipynb``.
+    """
+    if z.dim() != 2 or e.dim() != 2 or len(z) != len(e):
+        raise ValueError(f"z and e must be (n, d) and (n, d') with the same n, got {tuple(z.shape)} and "
+                         f"{tuple(e.shape)}.")
+    alpha_z = 2.0 * z.shape[1] if alpha_z is None else alpha_z
+    p = pairwise_student_t(z, alpha_z)
+    log_q = _pairwise_log_student_t(e, alpha_e)
+    off_diagonal = ~torch.eye(len(z), dtype=torch.bool, device=z.device)
+    return -(p[off_diagonal] * log_q[off_diagonal]).sum()
+
+
+def locality_preserving_loss(z: torch.Tensor, z_neighbors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """DEN's locality term, mean_i Σ_j w_ij ‖z_i − z_j‖² over each point's k graph neighbours.
+
+    ``z`` (n, d), ``z_neighbors`` (n, k, d) the embeddings of each point's k neighbours in the
+    input's k-NN graph, ``weights`` (n, k) the graph's heat-kernel weights. Over the whole graph
+    Σ_ij W_ij ‖z_i − z_j‖² = 2 tr(Zᵀ L Z) with L = D − W the graph Laplacian (``dclib.graphs``):
+    points that are neighbours in the input stay close in the embedding. Derived in
+    ``notebooks/11_structure_based.ipynb``.
+    """
+    if z.dim() != 2 or z_neighbors.dim() != 3 or z_neighbors.shape[0] != len(z) or z_neighbors.shape[2] != z.shape[1]:
+        raise ValueError(f"z must be (n, d) and z_neighbors (n, k, d); got {tuple(z.shape)} and "
+                         f"{tuple(z_neighbors.shape)}.")
+    if weights.shape != z_neighbors.shape[:2]:
+        raise ValueError(f"weights must be (n, k) = {tuple(z_neighbors.shape[:2])}, got {tuple(weights.shape)}.")
+    return (weights * (z.unsqueeze(1) - z_neighbors).pow(2).sum(-1)).sum(1).mean()
+
+
+def jule_triplet_loss(
+    anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, gamma: float = 2.0,
+    margin: float | None = None,
+) -> torch.Tensor:
+    """JULE's weighted triplet loss, mean over triplets of −(γ·A(x_i, x_j) − A(x_i, x_k)).
+
+    A is the cosine similarity of the network's features; x_j shares x_i's current cluster, x_k
+    belongs to a neighbouring cluster (the hard negatives of the merge step); γ > 1 weighs the
+    pull of the positive more than the push of the negative. With ``margin`` the term becomes the
+    hinge max(0, margin − (γ·A_ij − A_ik)), which stops pushing well-separated triplets.
+    Derived in ``notebooks/11_structure_based.ipynb``.
+    """
+    if anchor.shape != positive.shape or anchor.shape != negative.shape or anchor.dim() != 2:
+        raise ValueError(f"anchor, positive and negative must be (n, d) of the same shape, got {tuple(anchor.shape)}, "
+                         f"{tuple(positive.shape)} and {tuple(negative.shape)}.")
+    score = gamma * F.cosine_similarity(anchor, positive, dim=1) - F.cosine_similarity(anchor, negative, dim=1)
+    return (-score if margin is None else torch.relu(margin - score)).mean()

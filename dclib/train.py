@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed as dist
 from .data import minibatches
 from .models import Autoencoder, MLPAutoencoder
 from .utils import cache_dir, progress
@@ -49,11 +50,19 @@ def _terms(out: torch.Tensor | dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return out if isinstance(out, dict) else {"loss": out}
 
 
-def _eager_step(step: StepFn, optimizer: torch.optim.Optimizer, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One optimiser step on the batch ``idx``; returns the step's terms ({"loss": ...} at least)."""
+def _eager_step(
+    step: StepFn, optimizer: torch.optim.Optimizer, idx: torch.Tensor, weight: float | None = None
+) -> dict[str, torch.Tensor]:
+    """One optimiser step on the batch ``idx``; returns the step's terms ({"loss": ...} at least).
+
+    In a distributed run the loss is scaled by ``weight`` (see ``distributed.shard_weight``)
+    and the gradients are averaged over ranks before the step; in one process neither happens.
+    """
     terms = _terms(step(idx))
     optimizer.zero_grad(set_to_none=True)
-    terms["loss"].backward()
+    (terms["loss"] if weight is None else terms["loss"] * weight).backward()
+    if dist.is_distributed():
+        dist.average_gradients(p for group in optimizer.param_groups for p in group["params"])
     optimizer.step()
     return terms
 
@@ -92,6 +101,7 @@ def train(
     show_progress: bool = True,
     history: History | None = None,
     drop_last: bool = False,
+    sample_mean: bool = True,
 ) -> History:
     """Run ``epochs`` passes of mini-batch optimisation of ``step(indices)``.
 
@@ -103,24 +113,47 @@ def train(
     ``before_batch(iteration)`` may return True to stop (DEC's convergence test uses it);
     ``after_epoch(epoch, means)`` may return True to stop as well. ``drop_last=True`` skips an
     epoch's last, smaller batch (networks with batch norm cannot train on a batch of one sample).
+
+    Data parallel (``torchrun``, see ``dclib.distributed``): every rank draws the same global
+    batches, ``step`` gets this rank's share of each, the gradients are averaged over ranks and the
+    logged means are global. ``sample_mean=True`` says the loss is a mean over the batch's samples
+    (re-weighted per rank so that uneven shards still give the global mean); a step whose loss is
+    already computed from statistics reduced over ranks (IIC's joint) passes False. A last batch
+    smaller than the number of ranks is skipped (some rank would get no sample).
     """
     history = History() if history is None else history
+    distributed = dist.is_distributed()
+    batches = generator
+    if distributed:
+        dist.broadcast_parameters(p for group in optimizer.param_groups for p in group["params"])
+        batches = dist.batch_generator(generator, device)
     iteration = 0
     bar = progress(range(epochs), enabled=show_progress, desc=desc)
     for epoch in bar:
         totals: dict[str, torch.Tensor] = {}
         seen = 0
         stop = False
-        for idx in minibatches(n_samples, batch_size, generator=generator, device=device, drop_last=drop_last):
+        for idx in minibatches(n_samples, batch_size, generator=batches, device=device, drop_last=drop_last):
+            if distributed and len(idx) < dist.world_size():
+                continue
             if before_batch is not None and before_batch(iteration):
                 stop = True
                 break
-            _accumulate(totals, _eager_step(step, optimizer, idx), len(idx))
-            seen += len(idx)
+            if distributed:
+                local = dist.shard_batch(idx)
+                weight = dist.shard_weight(len(local), len(idx)) if sample_mean else None
+                _accumulate(totals, _eager_step(step, optimizer, local, weight), len(local))
+                seen += len(local)
+            else:
+                _accumulate(totals, _eager_step(step, optimizer, idx), len(idx))
+                seen += len(idx)
             iteration += 1
             if max_iter is not None and iteration >= max_iter:
                 stop = True
                 break
+        if distributed:  # global epoch means: one all-reduce per epoch
+            totals = {key: dist.all_sum(value) for key, value in totals.items()}
+            seen = int(dist.all_sum(torch.tensor(seen, device=device)))
         if seen:
             means = _epoch_means(totals, seen, desc, epoch)
             history.log(epoch=epoch, iteration=iteration, **means)
@@ -235,7 +268,8 @@ def pretrain_end_to_end(
     if recon_loss not in RECON_LOSSES:
         raise ValueError(f"recon_loss must be one of {sorted(RECON_LOSSES)}, got {recon_loss!r}.")
     loss_fn = RECON_LOSSES[recon_loss]
-    graphed = X.is_cuda and len(X) > batch_size and os.environ.get("DCLIB_CUDA_GRAPHS", "1") != "0"
+    graphed = (X.is_cuda and len(X) > batch_size and os.environ.get("DCLIB_CUDA_GRAPHS", "1") != "0"
+               and not dist.is_distributed())
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr, capturable=graphed)
     ae.train()
 
@@ -343,9 +377,15 @@ def pretrain_autoencoder(
         parts = [ae.config(), method, epochs, batch_size, lr, seed, _fingerprint(X)]
         if recon_loss != "mse":
             parts.append(recon_loss)
+        if dist.world_size() > 1:  # a data-parallel pretraining is its own (equivalent) run
+            parts.append(f"world{dist.world_size()}")
         key = json.dumps(parts, sort_keys=True)
         path = cache_dir() / f"ae-{hashlib.sha1(key.encode()).hexdigest()[:20]}.pt"
-        if path.exists() and not force:
+        # All ranks must agree on loading vs training (training runs collectives).
+        hit = path.exists() and not force
+        if dist.is_distributed():
+            hit = bool(dist.all_sum(torch.tensor(int(hit), device=X.device)) == dist.world_size())
+        if hit:
             saved = torch.load(path, map_location=X.device, weights_only=True)
             ae.load_state_dict(saved["state_dict"])
             history = History({k: list(v) for k, v in saved["history"].items()})
@@ -363,7 +403,7 @@ def pretrain_autoencoder(
             ae, X, epochs=epochs, batch_size=batch_size, lr=lr, recon_loss=recon_loss,
             generator=generator, show_progress=show_progress,
         )
-    if path is not None:
+    if path is not None and dist.rank() == 0:
         state = {k: v.detach().cpu() for k, v in ae.state_dict().items()}
         tmp = path.with_suffix(".tmp")
         torch.save({"state_dict": state, "history": dict(history)}, tmp)

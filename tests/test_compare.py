@@ -24,3 +24,17 @@ def test_compare_rows_match_a_fit_by_hand():
     by_hand = make_estimator("kmeans", data.n_clusters, 3, "cpu").fit(data.X)
     assert runs.loc[0, "acc"] == pytest.approx(evaluate(data.y, by_hand.labels_)["acc"])
     assert np.isfinite(runs.loc[0, "seconds"]) and runs.loc[0, "n"] == len(data)
+
+
+@pytest.mark.parametrize("name", ["infogan", "catgan", "den", "embedding", "jule"])
+def test_the_newest_methods_run_through_compare_in_fast_mode(name):
+    """The factories of lectures 10-11: right estimator, and a fast fit gives one label per sample."""
+    from dclib.compare import METHODS
+
+    data = load_dataset("mnist5k").subset(120, random_state=0)
+    models = {}
+    runs = compare(data, name, seeds=[0], device="cpu", fast=True, verbose=False, models=models)
+    model = models[(name, 0)]
+    assert type(model).__name__.lower().startswith(name[:3]) and name in METHODS
+    assert model.labels_.shape == (120,) and runs.loc[0, "n"] == 120
+    assert 0.0 <= runs.loc[0, "acc"] <= 1.0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import distributed as dist
 from ..losses import kmeans_assignment, kmeans_loss, reconstruction_loss
 from ..train import History, embed, train
 from .base import AutoencoderClusterer
@@ -131,7 +132,8 @@ class DCN(AutoencoderClusterer):
         self._check_hyperparameters()
         ae = self.autoencoder_ = self._pretrained_autoencoder(X)
         ae.eval()
-        kmeans = fit_kmeans(embed(ae.encode, X), self.n_clusters, self.n_init, self.random_state)
+        Z = dist.gather_embeddings(embed(ae.encode, dist.shard_rows(X)))  # all samples' embedding
+        kmeans = dist.on_rank0(lambda: fit_kmeans(Z, self.n_clusters, self.n_init, self.random_state))
         self.initial_labels_ = kmeans.labels_.astype(np.int64)
         self.centroids_ = torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32, device=self.device_)
         sizes = np.bincount(self.initial_labels_, minlength=self.n_clusters)
@@ -146,6 +148,9 @@ class DCN(AutoencoderClusterer):
             with torch.no_grad():
                 z = ae.encode(X[idx])
                 s = kmeans_assignment(z, self.centroids_)
+                # Data parallel: every rank updates the centroids with the whole global batch (rank
+                # order rebuilds the batch's order), so the counts c_k and centroids stay global.
+                idx, z, s = dist.gather_rows(idx), dist.gather_rows(z), dist.gather_rows(s)
                 assignments[idx] = s
                 self.centroids_, self.counts_ = update_centroids(self.centroids_, self.counts_, z, s)
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..losses import dec_loss, reconstruction_loss, student_t_assignment, target_distribution
+from .. import distributed as dist
+from ..losses import dec_loss, reconstruction_loss, student_t_assignment
 from ..train import History, embed, train
 from .base import AutoencoderClusterer
 from .baselines import fit_kmeans
@@ -31,6 +32,10 @@ class DEC(AutoencoderClusterer):
     the encoder and μ with SGD+momentum on KL(P‖Q). Stops when fewer than ``tol`` of the points
     change cluster between two target updates, or after ``max_iter`` iterations.
     ``fit(X, y)`` uses ``y`` only to log ACC/NMI/ARI in ``history_``.
+
+    Under ``torchrun`` (``dclib.distributed``) the fit is data parallel: each rank pretrains and
+    trains on its share of every batch, embeds and soft-assigns its own rows, k-means runs once
+    on the gathered embedding, and the target P is normalised by the global frequencies f_j.
     """
 
     def __init__(
@@ -102,7 +107,8 @@ class DEC(AutoencoderClusterer):
         self._check_hyperparameters()
         self.autoencoder_ = self._pretrained_autoencoder(X)
         self.autoencoder_.eval()
-        kmeans = fit_kmeans(embed(self.autoencoder_.encode, X), self.n_clusters, self.n_init, self.random_state)
+        Z = dist.gather_embeddings(embed(self.autoencoder_.encode, dist.shard_rows(X)))
+        kmeans = dist.on_rank0(lambda: fit_kmeans(Z, self.n_clusters, self.n_init, self.random_state))
         self.initial_labels_ = kmeans.labels_.astype(np.int64)
         centers = torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32, device=self.device_)
         self.centroids_ = nn.Parameter(centers)
@@ -114,16 +120,16 @@ class DEC(AutoencoderClusterer):
             """Every ``update_interval`` iterations: new P on all data, convergence test."""
             if iteration % self.update_interval:
                 return False
-            q = self._soft_assign_all(X)
+            q = self._soft_assign_all(dist.shard_rows(X))  # this rank's rows (all of them in one process)
             self.autoencoder_.train()
-            labels = q.argmax(1)
+            labels = dist.gather_rows(q.argmax(1))
             changed = 1.0 if state["labels"] is None else float((labels != state["labels"]).float().mean())
-            loss = float(state["loss_sum"]) / state["batches"] if state["batches"] else math.nan
+            loss = float(dist.all_mean(state["loss_sum"])) / state["batches"] if state["batches"] else math.nan
             self.history_.log(
                 iteration=iteration, loss=loss, label_change=changed,
                 **self._log_metrics(labels.cpu().numpy(), y),
             )
-            state.update(p=target_distribution(q).detach(), labels=labels, batches=0)
+            state.update(p=dist.gather_rows(dist.global_target_distribution(q).detach()), labels=labels, batches=0)
             state["loss_sum"] = torch.zeros((), device=self.device_)
             return state["labels"] is not None and iteration > 0 and changed < self.tol
 
@@ -144,8 +150,8 @@ class DEC(AutoencoderClusterer):
         self.n_iter_ = int(self.epoch_history_["iteration"][-1]) if self.epoch_history_ else 0
         changes = self.history_["label_change"]
         self.converged_ = len(changes) > 1 and changes[-1] < self.tol
-        q = self._soft_assign_all(X)
-        self.labels_ = q.argmax(1).cpu().numpy().astype(np.int64)
+        q = self._soft_assign_all(dist.shard_rows(X))
+        self.labels_ = dist.gather_rows(q.argmax(1)).cpu().numpy().astype(np.int64)
         self.cluster_centers_ = self.centroids_.detach().cpu().numpy()
 
     def predict_proba(self, X) -> np.ndarray:

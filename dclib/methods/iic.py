@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import distributed as dist
 from ..augment import Augment
 from ..losses import iic_loss
 from ..models import IICNet
@@ -83,11 +84,12 @@ class IIC(BaseClusterer):
             both = torch.cat([x, augment(x, generator)])
             probs = self.net_(both, heads[state["pass"] % len(heads)])  # (n_heads, 2b, k)
             b = len(idx)
-            losses = torch.stack([iic_loss(p[:b], p[b:], lamb=self.lamb) for p in probs])
+            losses = torch.stack([dist.global_iic_loss(p[:b], p[b:], lamb=self.lamb) for p in probs])
             return {"loss": losses.mean(), **{f"subhead{h}": losses[h] for h in range(self.n_heads)}}
 
         def after_pass(pass_index: int, means: dict[str, float]) -> bool:
             head = heads[pass_index % len(heads)]
+            dist.broadcast_buffers(self.net_)  # batch-norm statistics: rank 0's on every rank
             record = {f"loss_{head}": means["loss"]}
             if head == "main":
                 record.update({f"loss_main_{h}": means[f"subhead{h}"] for h in range(self.n_heads)})
@@ -108,8 +110,9 @@ class IIC(BaseClusterer):
         self.epoch_history_ = train(
             step, optimizer, len(X), epochs=self.epochs * len(heads), batch_size=self.batch_size,
             device=self.device_, generator=generator, after_epoch=after_pass, desc="IIC",
-            show_progress=self.verbose, history=History(),
+            show_progress=self.verbose, history=History(), sample_mean=False,
         )
+        dist.sync_generator(generator)  # the same augmented pairs, hence the same sub-head, on all ranks
         self._choose_subhead(X, augment, generator)
 
     @torch.no_grad()

@@ -1,0 +1,135 @@
+"""k-NN graph, Laplacian, graph-degree-linkage affinity and greedy merging, against brute force and
+hand-made point sets whose merge order is known."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from dclib.graphs import gdl_affinity, gdl_merge, indicator, initial_clusters, knn_graph, laplacian, laplacian_quadratic
+
+
+def brute_knn(X, k, sigma2):
+    n = len(X)
+    W = np.zeros((n, n))
+    d2 = ((X[:, None] - X[None]) ** 2).sum(-1)
+    for i in range(n):
+        others = [j for j in np.argsort(d2[i], kind="stable") if j != i][:k]
+        for j in others:
+            W[i, j] = np.exp(-d2[i, j] / sigma2)
+    return W
+
+
+def brute_gdl(W, labels):
+    """A(C_a, C_b) = Σ_{i∈a, j∈b, t∈a} W_ij W_jt / |C_a|² + the same with a and b swapped (triple loops)."""
+    m = labels.max() + 1
+    members = [np.flatnonzero(labels == a) for a in range(m)]
+    A = np.zeros((m, m))
+    for a in range(m):
+        for b in range(m):
+            if a == b:
+                continue
+            ab = sum(W[i, j] * W[j, t] for i in members[a] for j in members[b] for t in members[a])
+            ba = sum(W[i, j] * W[j, t] for i in members[b] for j in members[a] for t in members[b])
+            A[a, b] = ab / len(members[a]) ** 2 + ba / len(members[b]) ** 2
+    return A
+
+
+def test_knn_graph_matches_brute_force_and_default_sigma():
+    X = np.random.default_rng(0).normal(size=(15, 3))
+    W = knn_graph(X, 4, sigma2=2.0)
+    assert sp.issparse(W) and W.nnz == 15 * 4
+    np.testing.assert_allclose(W.toarray(), brute_knn(X, 4, 2.0), rtol=1e-12)
+    d2 = ((X[:, None] - X[None]) ** 2).sum(-1)
+    knn_d2 = np.sort(d2 + np.diag(np.full(15, np.inf)), axis=1)[:, :4]
+    np.testing.assert_allclose(knn_graph(X, 4).toarray(), brute_knn(X, 4, knn_d2.mean()), rtol=1e-12)
+    S = knn_graph(X, 4, symmetric=True).toarray()
+    np.testing.assert_allclose(S, S.T)
+
+
+def test_knn_graph_rejects_bad_k():
+    with pytest.raises(ValueError, match="n_neighbors"):
+        knn_graph(np.zeros((5, 2)), 5)
+
+
+def test_laplacian_quadratic_form_is_half_the_weighted_edge_lengths():
+    rng = np.random.default_rng(1)
+    X, Z = rng.normal(size=(12, 4)), rng.normal(size=(12, 2))
+    W = knn_graph(X, 3, symmetric=True)
+    L = laplacian(W)
+    np.testing.assert_allclose(np.asarray(L.sum(1)).ravel(), 0, atol=1e-12)
+    Wd = W.toarray()
+    brute = sum(Wd[i, j] * ((Z[i] - Z[j]) ** 2).sum() for i in range(12) for j in range(12))
+    assert laplacian_quadratic(Z, L) == pytest.approx(brute / 2, rel=1e-12)
+    with pytest.raises(ValueError, match="symmetric"):
+        laplacian(knn_graph(X, 3))
+
+
+def test_gdl_affinity_matches_triple_loop():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(14, 2))
+    W = knn_graph(X, 3)
+    labels = np.arange(14) % 5
+    A = gdl_affinity(W, labels)
+    np.testing.assert_allclose(A.toarray(), brute_gdl(W.toarray(), labels), rtol=1e-12, atol=1e-15)
+    assert indicator(labels).shape == (14, 5)
+    with pytest.raises(ValueError, match="relabel"):
+        gdl_affinity(W, np.where(labels == 2, 0, labels))
+
+
+def test_singleton_affinity_is_the_mutual_edge_product():
+    """For single points A_ab = 2 W_ab W_ba: only mutual neighbours are linked."""
+    X = np.array([[0.0], [1.0], [3.0]])
+    W = knn_graph(X, 1, sigma2=1.0).toarray()  # 0 ↔ 1 mutual, 2 → 1 one-way
+    A = gdl_affinity(sp.csr_matrix(W), np.arange(3)).toarray()
+    assert A[0, 1] == pytest.approx(2 * np.exp(-1.0) ** 2)
+    assert A[1, 2] == 0 and A[0, 2] == 0
+
+
+def test_merge_order_on_tight_pairs():
+    """Three pairs of decreasing tightness, far from each other: the tightest pair merges first."""
+    X = np.array([[20.0], [20.6], [0.0], [0.1], [10.0], [10.3]])
+    labels, merges = gdl_merge(knn_graph(X, 1, sigma2=1.0), np.arange(6), 3, record=True)
+    assert [sorted(np.r_[a, b].tolist()) for a, b, _ in merges] == [[2, 3], [4, 5], [0, 1]]
+    assert [m[2] for m in merges] == sorted((m[2] for m in merges), reverse=True)
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[4] == labels[5]
+    assert len(set(labels.tolist())) == 3
+
+
+def test_merge_order_two_groups_then_the_unconnected_pair():
+    """Two groups of three on a line, k = 2, σ² = 0.5 (W_ij = exp(−d²/0.5)). By hand:
+    A(3, 4) = 2·exp(−0.02)² = 1.92 is the largest singleton affinity (then A(0, 1) = 2·exp(−0.08)² = 1.70);
+    next A({3,4}, 5) = (W_35 + W_45)(W_53 + W_54)/4 + (W_53 W_35 + W_54 W_45) = 0.61 + 1.23 = 1.83 > 1.70,
+    so GDL grows {3, 4} before it pairs 0 and 1: it prefers clusters with many 2-paths. The two
+    groups share no 2-path, so the last merge is the fallback (affinity 0)."""
+    X = np.array([[0.0], [0.2], [0.5], [9.0], [9.1], [9.4]])
+    labels, merges = gdl_merge(knn_graph(X, 2, sigma2=0.5), np.arange(6), 1, record=True)
+    order = [sorted(np.r_[a, b].tolist()) for a, b, _ in merges]
+    assert order == [[3, 4], [3, 4, 5], [0, 1], [0, 1, 2], list(range(6))]
+    w = lambda d: np.exp(-d**2 / 0.5)  # noqa: E731
+    assert merges[0][2] == pytest.approx(2 * w(0.1) ** 2)
+    assert merges[1][2] == pytest.approx((w(0.4) + w(0.3)) ** 2 / 4 + w(0.4) ** 2 + w(0.3) ** 2)
+    assert merges[2][2] == pytest.approx(2 * w(0.2) ** 2)
+    assert merges[4][2] == 0.0 and set(labels.tolist()) == {0}
+
+
+def test_gdl_merge_agrees_with_brute_force_greedy():
+    rng = np.random.default_rng(3)
+    X = np.r_[rng.normal(0, 1, (8, 2)), rng.normal(5, 1, (8, 2))]
+    W = knn_graph(X, 4)
+    labels = np.arange(16)
+    expected = labels.copy()
+    while expected.max() + 1 > 2:
+        A = brute_gdl(W.toarray(), expected)
+        a, b = sorted(np.unravel_index(np.argmax(A), A.shape))
+        expected[expected == b] = a
+        expected[expected > b] -= 1
+    np.testing.assert_array_equal(gdl_merge(W, labels, 2), expected)
+    with pytest.raises(ValueError, match="n_clusters"):
+        gdl_merge(W, labels, 17)
+
+
+def test_initial_clusters_are_the_nearest_neighbour_components():
+    X = np.array([[0.0], [0.1], [0.3], [5.0], [5.2], [9.0], [9.05]])
+    labels = initial_clusters(knn_graph(X, 2))
+    assert labels[0] == labels[1] == labels[2] and labels[3] == labels[4] and labels[5] == labels[6]
+    assert len(set(labels.tolist())) == 3
