@@ -76,6 +76,12 @@ CSV_COLUMNS = ["data", "n", "library", "method", "seed", "device", "seconds", "f
                "acc", "nmi", "ari", "n_iter", "iic_subhead_acc_mean", "iic_subhead_acc_std"]
 
 
+def _budget(data: str, method: str, fast: bool) -> dict:
+    """The overrides of ``method`` on ``data`` (AE + k-means uses the "ae" entry); {} for a method
+    without an entry, which then runs ``dclib.compare``'s own GPU configuration."""
+    return (FAST_BUDGET if fast else GPU_BUDGET[data]).get("ae" if method == "ae-kmeans" else method, {})
+
+
 @dataclass
 class Job:
     """One fit: which data, whose implementation, which method, which seed, and a time guess."""
@@ -90,7 +96,7 @@ class Job:
 
 def plan(seeds: int, fast: bool) -> list[Job]:
     """The jobs in priority order (see the module docstring)."""
-    budget = lambda data, m: (FAST_BUDGET if fast else GPU_BUDGET[data])["ae" if m == "ae-kmeans" else m]
+    budget = lambda data, m: _budget(data, m, fast)
     ours = lambda data, seed, guesses: [Job(data, "ours-gpu", m, seed, g, budget(data, m)) for m, g in guesses]
     test_guesses = (("ae-kmeans", 15), ("dec", 8), ("idec", 8), ("dcn", 8), ("vade", 25))
     full_guesses = (("ae-kmeans", 25), ("dec", 15), ("idec", 20), ("dcn", 15), ("vade", 45))
@@ -118,7 +124,7 @@ def plan_followup(seeds: int, fast: bool) -> list[Job]:
     """The second GPU call's jobs in priority order (see the module docstring)."""
     from dclib.compare import METHODS
 
-    budget = lambda data, m: (FAST_BUDGET if fast else GPU_BUDGET[data]).get(m, {})
+    budget = lambda data, m: _budget(data, m, fast)
     jobs = []
     for seed in range(seeds):
         jobs += [Job("mnist-test", "ours-gpu", m, seed, g, budget("mnist-test", m))
@@ -134,7 +140,7 @@ def plan_followup2(seeds: int, fast: bool) -> list[Job]:
     """The third call: DAC (after its loss fix), IDEC and DCN with CUDA-graph pretraining, the newest methods."""
     from dclib.compare import METHODS
 
-    budget = lambda data, m: (FAST_BUDGET if fast else GPU_BUDGET[data]).get("ae" if m == "ae-kmeans" else m, {})
+    budget = lambda data, m: _budget(data, m, fast)
     jobs = [Job("mnist-test", "ours-gpu", "dac", seed, 40, budget("mnist-test", "dac")) for seed in range(seeds)]
     for seed in range(seeds):  # ae-kmeans first: it pretrains the autoencoder IDEC and DCN then share
         jobs += [Job("mnist-test", "ours-gpu", m, seed, g, budget("mnist-test", m))
