@@ -18,8 +18,8 @@ start in time is skipped and listed as skipped, never silently dropped):
 this order: the discriminative methods (IMSAT, DAC, DEPICT) on ``mnist-test`` seed by seed, ClustPy's
 IDEC and DCN, IIC's other seeds, the adversarial and structure-based methods (whatever of
 ``FOLLOWUP_METHODS`` ``dclib.compare.METHODS`` has) on ``mnist-test``, then IMSAT on full ``mnist``.
-``--plan followup2``: DAC, then IDEC and DCN with CUDA-graph pretraining, then the newest methods, all
-on ``mnist-test`` over the seeds.
+``--plan followup2``: DAC and the newest methods on ``mnist-test`` seed 0 (JULE last), CatGAN on full ``mnist``,
+IDEC and DCN with CUDA-graph pretraining, then the other seeds.
 Methods without a ``GPU_BUDGET`` entry run ``dclib.compare``'s own GPU configuration.
 
 Every finished run is appended at once to ``<out>/gpu_runs.csv`` (so a run stopped by a time
@@ -63,6 +63,7 @@ GPU_BUDGET: dict[str, dict[str, dict]] = {
         "dcn": dict(pretrain_epochs=50, epochs=20),
         "vade": dict(pretrain_epochs=50, epochs=30),
         "iic": dict(epochs=20),
+        "catgan": dict(epochs=5),  # session 4's full-MNIST runs (then at lr 2e-4), now at the default lr
     },
 }
 FAST_BUDGET = {"ae": dict(pretrain_epochs=2), "dec": dict(pretrain_epochs=2, max_iter=30),
@@ -137,17 +138,22 @@ def plan_followup(seeds: int, fast: bool) -> list[Job]:
 
 
 def plan_followup2(seeds: int, fast: bool) -> list[Job]:
-    """The third call: DAC (after its loss fix), IDEC and DCN with CUDA-graph pretraining, the newest methods."""
+    """The third call: DAC (after its loss fix) and the newest methods seed 0 first, then CatGAN on full
+    MNIST at its default lr, IDEC and DCN with CUDA-graph pretraining, then the other seeds."""
     from dclib.compare import METHODS
 
     budget = lambda data, m: _budget(data, m, fast)
-    jobs = [Job("mnist-test", "ours-gpu", "dac", seed, 40, budget("mnist-test", "dac")) for seed in range(seeds)]
-    for seed in range(seeds):  # ae-kmeans first: it pretrains the autoencoder IDEC and DCN then share
-        jobs += [Job("mnist-test", "ours-gpu", m, seed, g, budget("mnist-test", m))
-                 for m, g in (("ae-kmeans", 8), ("idec", 15), ("dcn", 10))]
     new = [m for m in FOLLOWUP_METHODS if m in METHODS]
-    for seed in range(seeds):
-        jobs += [Job("mnist-test", "ours-gpu", m, seed, 40, budget("mnist-test", m)) for m in new]
+    guess = {"dac": 40, "infogan": 40, "catgan": 40, "den": 30, "embedding": 30, "jule": 120}
+    job = lambda m, seed: Job("mnist-test", "ours-gpu", m, seed, guess[m], budget("mnist-test", m))
+    graphed = lambda seed: [Job("mnist-test", "ours-gpu", m, seed, g, budget("mnist-test", m))
+                            for m, g in (("ae-kmeans", 8), ("idec", 15), ("dcn", 10))]  # IDEC, DCN share ae's
+    quick = [m for m in ["dac", *new] if m != "jule"]  # JULE's time on 10k is unknown: after the others
+    jobs = [job(m, 0) for m in quick] + [Job("mnist", "ours-gpu", "catgan", 0, 45, budget("mnist", "catgan"))]
+    jobs += graphed(0) + [job(m, 0) for m in new if m == "jule"]
+    jobs += [job("dac", seed) for seed in range(1, seeds)]
+    for seed in range(1, seeds):
+        jobs += graphed(seed) + [job(m, seed) for m in new]
     return jobs
 
 
@@ -184,6 +190,7 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="tiny epochs: check every code path")
     parser.add_argument("--n", type=int, default=None, help="use the first n samples of each dataset")
     parser.add_argument("--no-tf32", action="store_true")
+    parser.add_argument("--done", default=None, help="a gpu_runs.csv whose runs are skipped (resume a plan)")
     parser.add_argument("--plan", choices=sorted(PLANS), default="first", help="which job list (see above)")
     args = parser.parse_args()
 
@@ -223,6 +230,9 @@ def main() -> None:
     only, methods, libraries = wanted(args.only), wanted(args.methods), wanted(args.libraries)
     pretrain_seconds: dict = {}  # (data, seed, recon loss, epochs) -> seconds of the fit that made it
     rows, skipped = [], []
+    done = set()
+    if args.done:
+        done = set(pd.read_csv(args.done)[["data", "library", "method", "seed"]].itertuples(index=False, name=None))
     # Warm-up (CUDA context, cuBLAS/cuDNN kernels): one tiny fit per model family, not recorded.
     from dclib.compare import make_estimator
 
@@ -234,7 +244,7 @@ def main() -> None:
 
     for job in PLANS[args.plan](args.seeds, args.fast):
         if (only and job.data not in only) or (methods and job.method not in methods) or (
-                libraries and job.library not in libraries):
+                libraries and job.library not in libraries) or (job.data, job.library, job.method, job.seed) in done:
             continue
         elapsed = time.perf_counter() - t0
         if elapsed + job.guess_s > args.deadline:

@@ -14,6 +14,8 @@ Loss: ``dclib.losses.embedding_cross_entropy``; derived in ``notebooks/11_struct
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -23,7 +25,46 @@ from ..train import History, embed, train
 from .base import AutoencoderClusterer
 from .baselines import fit_kmeans
 
-__all__ = ["EmbeddingClustering", "RepresentationNet"]
+__all__ = ["EmbeddingClustering", "RepresentationNet", "calibrate_code_scale", "row_perplexities"]
+
+
+def row_perplexities(z: torch.Tensor, alpha: float) -> torch.Tensor:
+    """exp(H(p_{·|i})) of each row of the conditional Student-t affinities p_{j|i} ∝ (1 + ‖z_i − z_j‖²/α)^(−(α+1)/2).
+
+    The perplexity is the effective number of neighbours a point has: t-SNE sets each point's
+    bandwidth so that it equals a chosen value (~5–50). Computed in log space, diagonal excluded.
+    """
+    log_k = -0.5 * (alpha + 1.0) * torch.log1p(torch.cdist(z, z).pow(2) / alpha)
+    log_k = log_k.masked_fill(torch.eye(len(z), dtype=torch.bool, device=z.device), float("-inf"))
+    log_p = torch.log_softmax(log_k, dim=1)
+    entropy = -(log_p.exp() * log_p.masked_fill(torch.isinf(log_p), 0.0)).sum(1)
+    return entropy.exp()
+
+
+@torch.no_grad()
+def calibrate_code_scale(z: torch.Tensor, perplexity: float, alpha: float | None = None, iters: int = 60) -> float:
+    """The factor s for which the codes s·z have median row perplexity ``perplexity`` (bisection on log s).
+
+    Why: the Student-t kernel of the codes has a fixed bandwidth, so how many neighbours each point
+    "sees" depends on the autoencoder's arbitrary scale. For the course's 25-epoch autoencoder on
+    mnist5k a batch of 500 codes has a median perplexity of ~230 (almost every point is a
+    neighbour: nearly flat targets). One global scale, chosen once as t-SNE chooses its bandwidths
+    (lecture 11), makes the target independent of that scale. Perplexity falls as s grows.
+    """
+    n = len(z)
+    if not 1.0 < perplexity < n - 1:
+        raise ValueError(f"perplexity must be between 1 and the batch size − 1 = {n - 1}, got {perplexity!r}; "
+                         "use a smaller perplexity or a larger batch_size.")
+    alpha = 2.0 * z.shape[1] if alpha is None else alpha
+    z = z.double()
+    lo, hi = -12.0, 12.0  # log s
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if float(row_perplexities(z * math.exp(mid), alpha).quantile(0.5)) > perplexity:
+            lo = mid  # too many neighbours: spread the codes further apart
+        else:
+            hi = mid
+    return math.exp(0.5 * (lo + hi))
 
 
 class RepresentationNet(nn.Module):
@@ -50,6 +91,9 @@ class EmbeddingClustering(AutoencoderClusterer):
     epochs with Adam on ``embedding_cross_entropy`` over random batches of ``batch_size`` codes (the
     pairwise affinities are O(batch²), never O(n²)), then run k-means (``n_init`` restarts) on
     the embedding. ``alpha_z=None`` means 2·dim(Z); ``alpha_e`` = 1 is t-SNE's Cauchy kernel.
+    ``perplexity=None`` keeps the paper's fixed-bandwidth kernel on the codes; a number (e.g. 30)
+    rescales the codes once (``calibrate_code_scale`` on a batch, stored as ``code_scale_``) so the
+    target affinities have that many effective neighbours per point, as t-SNE does.
     ``fit(X, y)`` uses ``y`` only to log ACC/NMI/ARI in ``history_``.
     """
 
@@ -62,6 +106,7 @@ class EmbeddingClustering(AutoencoderClusterer):
         embedding_dim: int = 10,
         alpha_z: float | None = None,
         alpha_e: float = 1.0,
+        perplexity: float | None = None,
         pretrain: str | None = "greedy",
         pretrain_epochs: int = 50,
         pretrain_lr: float = 1e-3,
@@ -81,6 +126,7 @@ class EmbeddingClustering(AutoencoderClusterer):
         self.embedding_dim = embedding_dim
         self.alpha_z = alpha_z
         self.alpha_e = alpha_e
+        self.perplexity = perplexity
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
@@ -118,10 +164,15 @@ class EmbeddingClustering(AutoencoderClusterer):
         self.net_ = RepresentationNet(Z.shape[1], int(self.embedding_dim), tuple(self.hidden)).to(self.device_)
         optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         batch = min(int(self.batch_size), len(X))
+        self.code_scale_ = 1.0
+        if self.perplexity is not None:
+            sample = torch.randperm(len(Z), generator=self._generator(3), device=self.device_)[:batch]
+            self.code_scale_ = calibrate_code_scale(Z[sample], float(self.perplexity), self.alpha_z)
+        scale = self.code_scale_
 
         def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
             z = Z[idx]
-            return {"loss": embedding_cross_entropy(z, self.net_(z), self.alpha_z, self.alpha_e)}
+            return {"loss": embedding_cross_entropy(z * scale, self.net_(z), self.alpha_z, self.alpha_e)}
 
         metrics = History()
 
