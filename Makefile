@@ -4,7 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 export PYTHONHASHSEED := 0
 
-.PHONY: install demo test test-lib test-notebooks lab exercises lint notebooks benchmarks clean
+.PHONY: install demo test test-lib test-notebooks lab exercises lint notebooks benchmarks book clean
 
 install: .venv/.synced
 
@@ -48,8 +48,15 @@ notebooks: install
 lint: install
 	$(RUN) ruff check .
 
+## make book: the course as a static website in _build/html, from the notebooks' committed outputs
+## (nothing executed, MathJax bundled: it works offline); warnings are errors. tests/test_site.py
+## opens it in headless Chromium.
+book: install
+	$(RUN) sphinx-build -b html -c docs -W --keep-going -q . _build/html
+	@echo "the course website: _build/html/index.html"
+
 benchmarks: install
 	$(RUN) python benchmarks/bench_methods.py
 
 clean:
-	rm -rf .venv results .pytest_cache
+	rm -rf .venv results .pytest_cache _build docs/_generated

@@ -26,7 +26,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from .losses import iic_joint, iic_loss, target_distribution
+from .losses import gaussian_log_density, iic_joint, iic_loss, target_distribution
 
 __all__ = [
     "init_distributed",
@@ -57,6 +57,11 @@ __all__ = [
     "global_iic_loss",
     "broadcast_buffers",
     "global_centroid_counts",
+    "shard_normal",
+    "gmm_statistics",
+    "global_gmm_statistics",
+    "gmm_m_step",
+    "distributed_gmm_em",
 ]
 
 T = TypeVar("T")
@@ -405,3 +410,90 @@ def global_centroid_counts(assignments: torch.Tensor, n_clusters: int) -> torch.
     """
     counts = torch.bincount(assignments, minlength=n_clusters).to(torch.float32)
     return all_sum(counts)
+
+
+def shard_normal(n_global: int, d: int, like: torch.Tensor) -> torch.Tensor:
+    """This rank's rows of an (n_global, d) standard normal draw (VaDE's reparameterisation noise).
+
+    Every rank draws the noise of the *whole* global batch from the global RNG and keeps its rows
+    (``shard_range``): the ranks' RNG streams stay in step and the noise each sample gets is the
+    one it gets in a single process, so a 2-process step equals the 1-process step. Drawing only
+    the shard's rows would give rank 1's samples the noise of rank 0's (same seed, same stream).
+    In one process it is ``torch.randn`` of the batch, the draw ``randn_like`` makes.
+    """
+    eps = torch.randn(n_global, d, dtype=like.dtype, device=like.device)
+    return eps[shard_range(n_global)] if is_distributed() else eps
+
+
+# ----------------------------------------------------------------------------- VaDE's mixture
+
+
+def gmm_statistics(z: torch.Tensor, log_resp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sufficient statistics of a diagonal GMM's M-step over these rows: N_k, Σ_i γ_ik z_i, Σ_i γ_ik z_i².
+
+    Everything the M-step needs is a *sum over samples*, which is what makes EM data parallel:
+    the statistics of the union of shards are the sums of the shards' statistics.
+    """
+    gamma = log_resp.exp()
+    return gamma.sum(0), gamma.T @ z, gamma.T @ z.square()
+
+
+def global_gmm_statistics(z: torch.Tensor, log_resp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``gmm_statistics`` summed over all ranks (one all-reduce of K(2d+1) numbers).
+
+    Why global: μ_k = Σ_i γ_ik z_i / N_k is a ratio of sums. The average of per-shard means
+    (Σ_r μ_k^r / W) weights every shard equally, however few points of cluster k it holds; on a
+    skewed split (a shard with few "1"s) it is not the mean of the data. Summing the numerators
+    and denominators first, Σ_r S_k^r / Σ_r N_k^r, gives exactly the single-process M-step.
+    """
+    n_k, s1, s2 = gmm_statistics(z, log_resp)
+    if not is_distributed():
+        return n_k, s1, s2
+    k, d = s1.shape
+    total = all_sum(torch.cat([n_k, s1.reshape(-1), s2.reshape(-1)]))
+    return total[:k], total[k : k + k * d].reshape(k, d), total[k + k * d :].reshape(k, d)
+
+
+def gmm_m_step(
+    n_k: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, reg_covar: float = 1e-4
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """π, μ, σ² of a diagonal GMM from its sufficient statistics (scikit-learn's M-step).
+
+    π_k = N_k / n, μ_k = S1_k / N_k, σ²_k = S2_k / N_k − μ_k² + reg_covar (the variance floor
+    ``GaussianMixture(reg_covar=...)`` adds). Use float64: the variance is a difference of two
+    moments. Derived in ``notebooks/12_scaling.ipynb``.
+    """
+    n_k = n_k + 10 * torch.finfo(n_k.dtype).eps  # as scikit-learn: an empty component divides by ~0, not 0
+    means = s1 / n_k[:, None]
+    variances = (s2 / n_k[:, None] - means.square()).clamp_min(0) + reg_covar
+    return n_k / n_k.sum(), means, variances
+
+
+@torch.no_grad()
+def distributed_gmm_em(
+    z: torch.Tensor,
+    weights: torch.Tensor,
+    means: torch.Tensor,
+    variances: torch.Tensor,
+    n_iter: int = 1,
+    reg_covar: float = 1e-4,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """``n_iter`` EM steps of a diagonal GMM on all ranks' rows ``z`` without gathering them.
+
+    E-step on this rank's rows (γ in log space), sufficient statistics all-reduced
+    (``global_gmm_statistics``), the same M-step on every rank: the single-process EM on the
+    union of the shards, for O(K·d) communication per step instead of gathering n·d numbers.
+    VaDE's initial mixture must be global: fitted per shard, each rank would get the mixture of
+    its own sample (skewed weights π, components in another order) and the parameter broadcast at
+    the start of training would silently keep rank 0's. Returns π, μ, σ² and the global mean
+    log-likelihood per sample at the parameters the last E-step used.
+    """
+    mean_ll = float("nan")
+    for _ in range(n_iter):
+        log_joint = torch.log(weights)[None, :] + gaussian_log_density(z, means, variances.log())
+        log_norm = torch.logsumexp(log_joint, dim=1, keepdim=True)
+        n_k, s1, s2 = global_gmm_statistics(z, log_joint - log_norm)
+        ll = all_sum(torch.stack([log_norm.sum(), log_norm.new_tensor(float(len(z)))]))
+        mean_ll = float(ll[0] / ll[1])
+        weights, means, variances = gmm_m_step(n_k, s1, s2, reg_covar)
+    return weights, means, variances, mean_ll

@@ -86,7 +86,7 @@ def _reductions() -> dict:
 def _all_checks(folder: str) -> dict:
     """Everything the two-process tests look at, from one spawn (starting processes is the slow part)."""
     return {**_reductions(), "dec_step": _dec_one_step(), "dec_fit": _fit_dec(folder), "dcn": _fit_dcn(),
-            "iic": _fit_iic()}
+            "iic": _fit_iic(), "vade": _vade_checks()}
 
 
 def _dcn() -> DCN:
@@ -241,3 +241,127 @@ def test_two_process_iic_ranks_stay_in_sync(two_ranks):
     for key, value in a["state"].items():
         assert torch.equal(value, b["state"][key]), key
     assert len(a["loss"]) == 4 and all(math.isfinite(v) for v in a["loss"])
+
+
+# ----------------------------------------------------------------------------- VaDE: the mixture and one step
+
+
+def _gmm_start() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Embeddings sorted by cluster (so each shard holds mostly one or two clusters) and an EM start."""
+    z = _data()[(torch.arange(N) % K).argsort(stable=True)]
+    g = torch.Generator().manual_seed(3)
+    weights = torch.full((K,), 1.0 / K, dtype=torch.float64)
+    means = z[torch.randperm(N, generator=g)[:K]].clone()
+    return z, weights, means, z.var(0).expand(K, D).clone()
+
+
+def _log_resp(z, weights, means, variances) -> torch.Tensor:
+    from dclib.losses import gaussian_log_density
+
+    return torch.log_softmax(weights.log() + gaussian_log_density(z, means, variances.log()), dim=1)
+
+
+def _vade(epochs: int = 2):
+    from dclib.methods import VaDE
+
+    return VaDE(K, dims=(D, 16, 4), pretrain=None, epochs=epochs, batch_size=BATCH, n_init=2, device="cpu",
+                random_state=0)
+
+
+def _vade_data() -> torch.Tensor:
+    return torch.sigmoid(_data(torch.float32))  # VaDE's Bernoulli likelihood wants [0, 1]
+
+
+def _fit_vade() -> dict:
+    """A VaDE fit (no pretraining: every Adam step is VaDE's), recording each step's gradients."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    grads: list[list[torch.Tensor]] = []
+    handle = register_optimizer_step_pre_hook(
+        lambda opt, a, k: grads.append([p.grad.clone() for g in opt.param_groups for p in g["params"]]))
+    try:
+        model = _vade().fit(_vade_data())
+    finally:
+        handle.remove()
+    return {"grads": grads, "loss": model.history_["loss"], "elbo_terms": model.history_["reconstruction"],
+            "labels": model.labels_, "initial": model.initial_labels_, "means": model.means_.detach().clone(),
+            "pi": model.weights_.detach().clone()}
+
+
+def _vade_checks() -> dict:
+    z, weights, means, variances = _gmm_start()
+    part = dist.shard_range(N)
+    log_resp = _log_resp(z, weights, means, variances)
+    stats = dist.global_gmm_statistics(z[part], log_resp[part])
+    em = dist.distributed_gmm_em(z[part], weights, means, variances, n_iter=3)
+    local_em = dist.gmm_m_step(*dist.gmm_statistics(z[part], log_resp[part]))  # no reduction: one shard's M-step
+    return {"stats": stats, "em": em, "local_m_step": local_em, "vade": _fit_vade()}
+
+
+@pytest.fixture(scope="module")
+def vade_ranks(two_ranks):
+    return [r["vade"] for r in two_ranks]  # computed in the same spawn (starting processes is the slow part)
+
+
+def test_gmm_m_step_matches_brute_force_and_scikit_learn():
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    z, weights, means, variances = _gmm_start()
+    gamma = _log_resp(z, weights, means, variances).exp().numpy()
+    zn = z.numpy()
+    n_k, s1, s2 = dist.gmm_statistics(z, torch.from_numpy(gamma).log())
+    for k in range(K):  # brute force: loops over samples
+        assert math.isclose(float(n_k[k]), sum(gamma[i, k] for i in range(N)), rel_tol=1e-12)
+        np.testing.assert_allclose(s1[k].numpy(), sum(gamma[i, k] * zn[i] for i in range(N)), rtol=1e-12)
+        np.testing.assert_allclose(s2[k].numpy(), sum(gamma[i, k] * zn[i] ** 2 for i in range(N)), rtol=1e-12)
+    # Three EM steps from the same start equal scikit-learn's (max_iter=3, tol=0: exactly 3 steps).
+    w, m, v, ll = dist.distributed_gmm_em(z, weights, means, variances, n_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm = GaussianMixture(K, covariance_type="diag", max_iter=3, tol=0.0, reg_covar=1e-4, weights_init=weights,
+                              means_init=means, precisions_init=1 / variances, random_state=0).fit(zn)
+    np.testing.assert_allclose(w.numpy(), gmm.weights_, rtol=1e-9)
+    np.testing.assert_allclose(m.numpy(), gmm.means_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(v.numpy(), gmm.covariances_, rtol=1e-9)
+    assert math.isclose(ll, gmm.lower_bound_, rel_tol=1e-9)
+
+
+def test_reduced_gmm_statistics_equal_single_process(vade_ranks):
+    z, weights, means, variances = _gmm_start()
+    single = dist.gmm_statistics(z, _log_resp(z, weights, means, variances))
+    em = dist.distributed_gmm_em(z, weights, means, variances, n_iter=3)
+    for r in vade_ranks:
+        for got, want in zip(r["stats"], single, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        for got, want in zip(r["em"][:3], em[:3], strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+        assert math.isclose(r["em"][3], em[3], rel_tol=1e-12)
+
+
+def test_per_shard_gmm_differs_from_global(vade_ranks):
+    z, weights, means, variances = _gmm_start()
+    pi, mu, var = dist.gmm_m_step(*dist.gmm_statistics(z, _log_resp(z, weights, means, variances)))
+    for r in vade_ranks:  # each shard holds mostly one or two clusters: its own mixture is another one
+        local_pi, local_mu, local_var = r["local_m_step"]
+        assert (local_pi - pi).abs().max() > 0.1, (local_pi, pi)
+        assert not torch.allclose(local_var, var, rtol=0.05)
+    # ... and the two shards' mixtures differ from each other: the ranks would not even agree.
+    assert (vade_ranks[0]["local_m_step"][0] - vade_ranks[1]["local_m_step"][0]).abs().max() > 0.2
+
+
+def test_vade_two_process_steps_equal_single_process(vade_ranks):
+    single = _fit_vade()
+    a, b = (r["vade"] for r in vade_ranks)
+    assert np.array_equal(a["initial"], single["initial"]) and np.array_equal(b["initial"], single["initial"])
+    assert len(a["grads"]) == len(single["grads"]) == 4  # 2 epochs × (37 + 27 samples)
+    for step_d, step_s in zip(a["grads"], single["grads"], strict=True):  # averaged gradients, every step
+        for g_d, g_s in zip(step_d, step_s, strict=True):
+            torch.testing.assert_close(g_d, g_s, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(a["loss"], single["loss"], rtol=1e-5)
+    np.testing.assert_allclose(a["elbo_terms"], single["elbo_terms"], rtol=1e-5)
+    assert torch.equal(a["means"], b["means"]) and torch.equal(a["pi"], b["pi"])  # the ranks stay in sync
+    torch.testing.assert_close(a["means"], single["means"], rtol=1e-4, atol=1e-5)
+    assert np.array_equal(a["labels"], single["labels"]) and np.array_equal(b["labels"], single["labels"])

@@ -12,6 +12,7 @@ import torch
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
+from .. import distributed as dist
 from ..losses import vade_elbo, vade_responsibilities
 from ..models import Autoencoder
 from ..train import History, embed, train
@@ -50,6 +51,10 @@ class VaDE(AutoencoderClusterer):
     25 pretraining epochs, 2e-3 merged clusters for one seed in three (ACC 0.583 at the GMM
     start → 0.424), 5e-4 did not (→ 0.606); see benchmarks/RESULTS.md.
     ``fit(X, y)`` uses ``y`` only for ACC/NMI/ARI in ``history_``.
+
+    Data parallel under ``torchrun`` (``dclib.distributed``, lecture 12): the GMM is fitted once, on
+    rank 0, on the gathered embedding of all samples, and every rank draws the reparameterisation
+    noise of the whole global batch, so a W-process step equals the single-process step.
     """
 
     _pretrain_recon_loss = "bce"
@@ -101,6 +106,11 @@ class VaDE(AutoencoderClusterer):
         self.net_.eval()
         return embed(lambda x: vade_responsibilities(self.net_.encode(x)[0], *self._gmm_parameters()), X)
 
+    def _labels(self, X: torch.Tensor) -> np.ndarray:
+        """argmax γ of every sample; data parallel, each rank computes its rows and they are gathered."""
+        labels = dist.gather_rows(self._responsibilities(dist.shard_rows(X)).argmax(1))
+        return labels.cpu().numpy().astype(np.int64)
+
     # ------------------------------------------------------------------ fit
     def _fit(self, X: torch.Tensor, y: np.ndarray | None) -> None:
         if self.epochs < 0 or self.batch_size < 1:
@@ -111,9 +121,11 @@ class VaDE(AutoencoderClusterer):
         self.net_ = VaDENet(ae).to(self.device_)
         self.autoencoder_ = ae  # transform() uses the mean of q(z|x)
         ae.eval()
-        Z = embed(ae.encode, X).cpu().numpy().astype(np.float64)
-        gmm = GaussianMixture(self.n_clusters, covariance_type="diag", n_init=self.n_init,
-                              reg_covar=1e-4, random_state=self.random_state).fit(Z)
+        # Data parallel: the mixture is fitted once, on rank 0, on *all* samples' embedding (a
+        # per-shard GMM would be the mixture of one shard; see dist.distributed_gmm_em).
+        Z = dist.gather_embeddings(embed(ae.encode, dist.shard_rows(X))).cpu().numpy().astype(np.float64)
+        gmm = dist.on_rank0(lambda: GaussianMixture(self.n_clusters, covariance_type="diag", n_init=self.n_init,
+                                                    reg_covar=1e-4, random_state=self.random_state).fit(Z))
         self.initial_labels_ = gmm.predict(Z).astype(np.int64)
         as_param = lambda a: nn.Parameter(torch.as_tensor(a, dtype=torch.float32, device=self.device_))
         self.pi_logits_ = as_param(np.log(gmm.weights_))
@@ -126,18 +138,28 @@ class VaDE(AutoencoderClusterer):
         flat = X.reshape(len(X), -1)
         metrics = History()
 
+        # The size of each global batch, for the noise (a host-side counter: no sync). In one process
+        # ``shard_normal`` is ``randn_like(z_mean)``; data parallel, every rank draws the global
+        # batch's noise and keeps its rows, so the step is the single-process step.
+        sizes = [min(self.batch_size, len(X) - start) for start in range(0, len(X), self.batch_size)]
+        batch = {"i": 0}
+
         def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
             x = flat[idx]
             z_mean, z_logvar = self.net_.encode(x)
-            z = z_mean + torch.randn_like(z_mean) * torch.exp(0.5 * z_logvar)  # reparameterisation
+            n_global = sizes[batch["i"]] if dist.is_distributed() else len(idx)
+            batch["i"] += 1
+            eps = dist.shard_normal(n_global, z_mean.shape[1], z_mean)
+            z = z_mean + eps * torch.exp(0.5 * z_logvar)  # reparameterisation
             out = vade_elbo(x, self.net_.decode(z), z_mean, z_logvar, *self._gmm_parameters(), z=z)
             terms = {k: v for k, v in out.items() if k not in ("per_sample", "gamma")}
             return {"loss": -out["elbo"], **terms}
 
         def after_epoch(epoch: int, means: dict[str, float]) -> bool:
             scheduler.step()
+            batch["i"] = 0
             if y is not None:
-                labels = self._responsibilities(X).argmax(1).cpu().numpy()
+                labels = self._labels(X)
                 metrics.log(**self._log_metrics(labels, y))
                 self.net_.train()
             return False
@@ -149,7 +171,7 @@ class VaDE(AutoencoderClusterer):
         )
         self.history_.update(epoch_history)
         self.history_.update(metrics)
-        self.labels_ = self._responsibilities(X).argmax(1).cpu().numpy().astype(np.int64)
+        self.labels_ = self._labels(X)
         self.cluster_centers_ = self.means_.detach().cpu().numpy()
 
     # ------------------------------------------------------------------ inference
