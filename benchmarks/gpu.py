@@ -198,7 +198,7 @@ def main() -> None:
     import torch
 
     from dclib import evaluate, load_dataset
-    from dclib.utils import get_device
+    from dclib.utils import get_device, timed_fit
 
     t0 = time.perf_counter()
     dev = get_device(args.device)
@@ -254,13 +254,7 @@ def main() -> None:
             ds, ds_dev, X_np = dataset(job.data)
             model = build(job, ds.n_clusters, str(dev), args.fast)
             X = X_np if job.library == "clustpy" else ds_dev.X
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model.fit(X)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            own = time.perf_counter() - start
+            own = timed_fit(model, X, dev)
         except Exception:  # a failed job is reported and the benchmark goes on
             print(f"FAILED {job}:\n{traceback.format_exc()}", flush=True)
             skipped.append(f"{job.data}/{job.library}/{job.method}/seed{job.seed} (error)")

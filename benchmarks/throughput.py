@@ -28,7 +28,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from datetime import date
 from pathlib import Path
 
@@ -38,22 +37,10 @@ CSV_COLUMNS = ["method", "data", "n", "device", "device_name", "torch", "batch_s
                "samples_per_s", "note"]
 
 
-def timed_fit(model, X, device) -> float:
-    """Wall seconds of ``model.fit(X)`` with the device synchronised on both sides."""
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    model.fit(X)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 def measure(X, n_clusters: int, device, args) -> list[dict]:
     """The three phases' (steps, seconds, samples) on ``X`` (already on ``device``)."""
     from dclib import DEC, IIC
+    from dclib.utils import timed_fit
 
     n = len(X)
     rows = []

@@ -5,16 +5,14 @@ Used by ``python -m dclib compare``, ``make demo``, the benchmarks and the compa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from .data import Dataset, load_dataset
 from .metrics import evaluate
-from .utils import get_device
+from .utils import get_device, timed_fit
 
 __all__ = ["METHODS", "make_estimator", "compare", "summarise", "save_results"]
 
@@ -239,13 +237,7 @@ def compare(
             model = make_estimator(name, ds.n_clusters, seed, str(dev), fast)
             if not reuse_pretraining and "cache" in model.get_params():
                 model.set_params(cache=False)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model.fit(ds.X)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - start
+            seconds = timed_fit(model, ds.X, dev)
             scores = evaluate(ds.y, model.labels_)
             if models is not None:
                 models[(name, seed)] = model

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -79,3 +80,20 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("DCLIB_CACHE", Path.home() / ".cache" / "dclib"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def timed_fit(model, X, device: str | torch.device | None = None) -> float:
+    """Wall seconds of ``model.fit(X)``; on a GPU the device is synchronised on both sides.
+
+    Why: CUDA kernels run asynchronously, so without the synchronisation a timer would stop while
+    queued work is still running (or start while earlier work is). Used by ``dclib.compare`` and
+    the benchmarks, so every reported second is measured the same way.
+    """
+    cuda = torch.device(device).type == "cuda" if device is not None else torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    model.fit(X)
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
