@@ -47,15 +47,19 @@ class DCGANGenerator(nn.Module):
     """z → Linear → (2w, H/4, W/4) → ConvT(2w→w, ×2) → ConvT(w→C, ×2) → sigmoid, in [0, 1].
 
     The DCGAN recipe (Radford et al., 2016) at a size a 2-core CPU trains in minutes: batch norm
-    and ReLU in the generator, transposed 4×4 convolutions with stride 2.
+    and ReLU in the generator, transposed 4×4 convolutions with stride 2. ``hidden > 0`` inserts the
+    InfoGAN paper's fully connected layer (Linear → BN → ReLU) first; 0 keeps the course's net.
     """
 
-    def __init__(self, in_features: int, image_shape: tuple[int, int, int], width: int = 32):
+    def __init__(self, in_features: int, image_shape: tuple[int, int, int], width: int = 32, hidden: int = 0):
         super().__init__()
         c, h, w = image_shape
         self.start = (2 * width, h // 4, w // 4)
+        # hidden > 0: the InfoGAN paper's extra fully connected layer (FC 1024 BN ReLU) before the map
+        first = ([nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.ReLU()] if hidden else [])
         self.fc = nn.Sequential(
-            nn.Linear(in_features, math.prod(self.start)), nn.BatchNorm1d(math.prod(self.start)), nn.ReLU()
+            *first, nn.Linear(hidden or in_features, math.prod(self.start)), nn.BatchNorm1d(math.prod(self.start)),
+            nn.ReLU(),
         )
         self.deconv = nn.Sequential(
             nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
@@ -72,24 +76,38 @@ class DCGANDiscriminator(nn.Module):
     Leaky ReLU throughout; spectral normalisation of the body's layers (Miyato et al., 2018) bounds
     its Lipschitz constant, which keeps the discriminator from overpowering the generator and is the
     main stabiliser of the course's defaults. ``heads`` maps names to output sizes (InfoGAN: a
-    real/fake logit and Q's outputs; CatGAN: K class logits); they share the body.
+    real/fake logit and Q's outputs; CatGAN: K class logits); they share the body. The InfoGAN
+    paper's variants, off by default: ``batch_norm`` (after the second convolution and the hidden
+    layer) and ``head_hidden`` (a hidden layer of its own for the named heads).
     """
 
     def __init__(
         self, image_shape: tuple[int, int, int], heads: dict[str, int], width: int = 32, hidden: int = 256,
-        spectral_norm: bool = True,
+        spectral_norm: bool = True, batch_norm: bool = False, head_hidden: dict[str, int] | None = None,
     ):
         super().__init__()
         c, h, w = image_shape
         sn = nn.utils.spectral_norm if spectral_norm else (lambda m: m)
+
+        def bn(kind: type[nn.Module], size: int) -> list[nn.Module]:
+            return [kind(size)] if batch_norm else []  # the InfoGAN paper's D: batch norm after layers 2 and 3
+
         self.body = nn.Sequential(
             sn(nn.Conv2d(c, width, 4, 2, 1)), nn.LeakyReLU(0.2),
-            sn(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2),
-            nn.Flatten(), sn(nn.Linear(2 * width * (h // 4) * (w // 4), hidden)), nn.LeakyReLU(0.2),
+            sn(nn.Conv2d(width, 2 * width, 4, 2, 1)), *bn(nn.BatchNorm2d, 2 * width), nn.LeakyReLU(0.2),
+            nn.Flatten(), sn(nn.Linear(2 * width * (h // 4) * (w // 4), hidden)), *bn(nn.BatchNorm1d, hidden),
+            nn.LeakyReLU(0.2),
         )
         # the heads stay unnormalised: a 1-Lipschitz head caps the logits, so Q(c|x) or p(y|x) could
-        # never become confident (the information term would stay near 0)
-        self.heads = nn.ModuleDict({name: nn.Linear(hidden, size) for name, size in heads.items()})
+        # never become confident (the information term would stay near 0). ``head_hidden`` gives a head
+        # its own hidden layer (the InfoGAN paper's Q: FC 128 [BN] lReLU → FC).
+        head_hidden = head_hidden or {}
+        self.heads = nn.ModuleDict({
+            name: (nn.Sequential(nn.Linear(hidden, head_hidden[name]), *bn(nn.BatchNorm1d, head_hidden[name]),
+                                 nn.LeakyReLU(0.2), nn.Linear(head_hidden[name], size))
+                   if head_hidden.get(name) else nn.Linear(hidden, size))
+            for name, size in heads.items()
+        })
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         features = self.body(x)
@@ -111,8 +129,9 @@ def train_adversarial(
     desc: str = "GAN",
     show_progress: bool = True,
     history: History | None = None,
+    g_steps: int = 1,
 ) -> History:
-    """The GAN loop: for each batch of real indices, one discriminator step, then one generator step.
+    """The GAN loop: for each batch of real indices, one discriminator step, then ``g_steps`` generator steps.
 
     Each step function returns ``{"loss": ..., other terms}``; the two losses are logged as
     ``d_loss`` and ``g_loss``, the other terms under their own names. Same batching, device-side
@@ -128,7 +147,8 @@ def train_adversarial(
         for idx in minibatches(n_samples, batch_size, generator=generator, device=device,
                                drop_last=n_samples % batch_size == 1):
             d_terms = _eager_step(d_step, d_optimizer, idx)
-            g_terms = _eager_step(g_step, g_optimizer, idx)
+            for _ in range(g_steps):  # the logged terms are the last generator step's
+                g_terms = _eager_step(g_step, g_optimizer, idx)
             terms = {("d_loss" if k == "loss" else k): v for k, v in d_terms.items()}
             terms.update({("g_loss" if k == "loss" else k): v for k, v in g_terms.items()})
             _accumulate(totals, terms, len(idx))
@@ -196,7 +216,7 @@ class AdversarialClusterer(BaseClusterer):
                 self.history_.setdefault(key, []).append(value)
 
     def _train(self, d_step, g_step, d_opt, g_opt, X: torch.Tensor, y: np.ndarray | None,
-               gen: torch.Generator) -> None:
+               gen: torch.Generator, g_steps: int = 1) -> None:
         """The fit both GANs share: alternate D and G steps, log ACC/NMI/ARI per epoch, label X."""
 
         def after_epoch(epoch: int, means: dict[str, float]) -> bool:
@@ -208,7 +228,7 @@ class AdversarialClusterer(BaseClusterer):
         self.history_.update(train_adversarial(
             d_step, g_step, d_opt, g_opt, len(X), epochs=int(self.epochs), batch_size=int(self.batch_size),
             device=self.device_, generator=gen, after_epoch=after_epoch, desc=type(self).__name__,
-            show_progress=self.verbose,
+            show_progress=self.verbose, g_steps=g_steps,
         ))
         self.labels_ = self._predict(X)
 

@@ -173,3 +173,121 @@ def test_train_adversarial_alternates_and_logs_both_players():
                              show_progress=False)
     assert calls == ["d", "g"] * 6  # 3 batches per epoch, D then G
     assert hist["d_loss"] == [1.0, 1.0] and hist["g_loss"] == [3.0, 3.0] and hist["d_extra"] == [2.0, 2.0]
+
+
+def test_infogan_paper_architecture_options_build_the_paper_layers(data):
+    """q_hidden, gen_hidden and batch_norm (issue #10) change the networks; the defaults keep the course's."""
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateClusteringWarning)
+        model = make("infogan", epochs=1, q_hidden=16, gen_hidden=24, batch_norm=True, spectral_norm=False).fit(X, y)
+    d, g = model.discriminator_, model.generator_
+    q = d.heads["q"]
+    assert isinstance(q, torch.nn.Sequential) and q[0].out_features == 16 and isinstance(q[1], torch.nn.BatchNorm1d)
+    assert q[-1].out_features == 4 + 2 * 1  # K logits + a mean and a log-variance per continuous code
+    assert isinstance(d.heads["d"], torch.nn.Linear)  # only Q gets the hidden layer
+    kinds = [type(m) for m in d.body]
+    assert torch.nn.BatchNorm2d in kinds and torch.nn.BatchNorm1d in kinds
+    assert not any(name.endswith("weight_orig") for name, _ in d.named_parameters())  # no spectral norm
+    assert g.fc[0].out_features == 24 and isinstance(g.fc[1], torch.nn.BatchNorm1d)
+    proba = model.predict_proba(X)
+    assert proba.shape == (256, 4) and np.isfinite(proba).all()
+    default = make("infogan", epochs=1)  # the defaults, unfitted
+    assert (default.q_hidden, default.gen_hidden, default.batch_norm, default.label_smoothing) == (0, 0, False, 0.0)
+
+
+def test_default_gan_networks_have_no_batch_norm_in_d_and_linear_heads(fitted):
+    """CatGAN (and InfoGAN's defaults) keep the spectrally normalised D without batch norm or head layers."""
+    for name in ("infogan", "catgan"):
+        d = fitted[name].discriminator_
+        assert not any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in d.modules())
+        assert all(isinstance(h, torch.nn.Linear) for h in d.heads.values())
+        assert any(n.endswith("weight_orig") for n, _ in d.named_parameters())
+    assert fitted["infogan"].generator_.fc[0].in_features == 8 + 4 + 1  # noise + code + continuous: no extra layer
+
+
+def test_infogan_label_smoothing_sets_the_real_target(data, monkeypatch):
+    """One-sided smoothing: D's real/fake BCE sees the real target 1 − s (fakes keep 0, G keeps 1)."""
+    X, _ = data
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    targets: set[float] = set()
+
+    def spy(logits, target, *args, **kw):
+        targets.update(float(t) for t in target.unique())
+        return bce(logits, target, *args, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "binary_cross_entropy_with_logits", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateClusteringWarning)
+        make("infogan", epochs=1, label_smoothing=0.2).fit(X)
+        assert sorted(targets) == pytest.approx([0.0, 0.8, 1.0])
+        targets.clear()
+        make("infogan", epochs=1).fit(X)
+        assert sorted(targets) == [0.0, 1.0]
+
+
+def test_infogan_bad_option_errors(data):
+    X, _ = data
+    with pytest.raises(ValueError, match="q_hidden"):
+        make("infogan", q_hidden=-1).fit(X)
+    with pytest.raises(ValueError, match="gen_hidden"):
+        make("infogan", gen_hidden=2.5).fit(X)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        make("infogan", label_smoothing=0.7).fit(X)
+
+
+def test_train_adversarial_g_steps_runs_several_generator_steps_per_d_step():
+    calls = []
+    w = torch.zeros(2, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1)
+    train_adversarial(lambda idx: calls.append("d") or {"loss": w.sum()}, lambda idx: calls.append("g") or {
+        "loss": w.sum()}, opt, opt, 8, epochs=1, batch_size=4, device=torch.device("cpu"), show_progress=False,
+        g_steps=2)
+    assert calls == ["d", "g", "g"] * 2
+
+
+def test_infogan_g_steps_reaches_the_loop(data, monkeypatch):
+    import dclib.gan_models as gm
+
+    seen = []
+    original = gm.train_adversarial
+    monkeypatch.setattr(gm, "train_adversarial", lambda *a, **kw: seen.append(kw["g_steps"]) or original(*a, **kw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateClusteringWarning)
+        make("infogan", epochs=1, g_steps=2).fit(data[0])
+    assert seen == [2]
+    with pytest.raises(ValueError, match="g_steps"):
+        make("infogan", g_steps=0).fit(data[0])
+
+
+def test_infogan_noise_std_scales_only_the_noise():
+    model = make("infogan", noise_std=0.1)
+    model.device_ = torch.device("cpu")
+    z = model._codes(4000, torch.Generator().manual_seed(0))[0]
+    assert z[:, :8].std().item() == pytest.approx(0.1, rel=0.05)  # noise_dim = 8 Gaussian entries, std 0.1
+    assert set(z[:, 8:12].unique().tolist()) == {0.0, 1.0} and z[:, 12:].abs().max() <= 1  # code untouched
+    with pytest.raises(ValueError, match="noise_std"):
+        make("infogan", noise_std=0.0).fit(torch.rand(64, 1, 8, 8))
+
+
+def test_infogan_instance_noise_reaches_the_discriminator_only_in_training(data, monkeypatch):
+    """D sees noisy images (values outside [0, 1]) while training with instance_noise, clean ones otherwise."""
+    from dclib.gan_models import DCGANDiscriminator
+
+    X, _ = data
+    lows: list[float] = []
+    forward = DCGANDiscriminator.forward
+    monkeypatch.setattr(DCGANDiscriminator, "forward",
+                        lambda self, x: lows.append(float(x.detach().min())) or forward(self, x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateClusteringWarning)
+        model = make("infogan", epochs=1, instance_noise=0.3).fit(X)
+        assert min(lows) < -0.3  # noise of std 0.3 on 256 x 64 pixels goes well below 0
+        lows.clear()
+        model.predict(X)
+        assert min(lows) >= 0  # predict reads the clean images
+        lows.clear()
+        make("infogan", epochs=1).fit(X)
+        assert min(lows) >= 0
+    with pytest.raises(ValueError, match="instance_noise"):
+        make("infogan", instance_noise=-0.1).fit(X)

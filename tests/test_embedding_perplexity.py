@@ -64,3 +64,21 @@ def test_embedding_clustering_with_perplexity_uses_the_calibrated_scale():
     assert a.code_scale_ == b.code_scale_ and np.array_equal(a.labels_, b.labels_)  # reproducible
     with pytest.raises(ValueError, match="perplexity must be between"):
         EmbeddingClustering(perplexity=100.0, **kw).fit(X)
+
+
+def test_embedding_method_pretrains_the_same_autoencoder_as_ae_kmeans():
+    # The pair batch (batch_size) must not change the autoencoder: it pretrains at pretrain_batch_size,
+    # so with the same pretraining settings it is the autoencoder AE + k-means / DEC / DEN start from.
+    from dclib.methods import AEKMeans
+
+    X = torch.cat([torch.randn(60, 8) * 0.05 + c for c in (0.0, 1.0, 2.0)]).clamp(0, 1)
+    pre = dict(n_clusters=3, dims=(8, 16, 4), pretrain="end-to-end", pretrain_epochs=2, cache=False, device="cpu",
+               random_state=0)
+    reference = AEKMeans(batch_size=32, **pre).fit(X).autoencoder_.state_dict()
+    emb = dict(epochs=1, batch_size=90, hidden=(16,), embedding_dim=2, n_init=1, **pre)
+    same = EmbeddingClustering(pretrain_batch_size=32, **emb).fit(X).autoencoder_.state_dict()
+    other = EmbeddingClustering(pretrain_batch_size=90, **emb).fit(X).autoencoder_.state_dict()
+    assert all(torch.equal(reference[k], same[k]) for k in reference)
+    assert not all(torch.equal(reference[k], other[k]) for k in reference)
+    with pytest.raises(ValueError, match="pretrain_batch_size must be a positive integer"):
+        EmbeddingClustering(pretrain_batch_size=0, **emb).fit(X)

@@ -183,7 +183,8 @@ class AutoencoderClusterer(BaseClusterer):
 
     Expects the attributes ``autoencoder`` ("mlp", "conv" or a module), ``dims``, ``pretrain``
     ("end-to-end", "greedy" or None), ``pretrain_epochs``, ``batch_size``, ``pretrain_lr``,
-    ``cache`` and ``verbose``.
+    ``cache`` and ``verbose``; a method whose ``batch_size`` means something else (the embedding
+    method's batch of pairs) pretrains at its ``pretrain_batch_size`` instead.
     """
 
     _pretrain_recon_loss = "mse"  # VaDE's Bernoulli decoder pretrains on "bce"
@@ -209,7 +210,7 @@ class AutoencoderClusterer(BaseClusterer):
         else:
             self.pretrain_history_ = pretrain_autoencoder(
                 ae, X, method=self.pretrain, epochs=self.pretrain_epochs,
-                batch_size=self.batch_size, lr=self.pretrain_lr, recon_loss=self._pretrain_recon_loss,
+                batch_size=self._pretrain_batch_size(), lr=self.pretrain_lr, recon_loss=self._pretrain_recon_loss,
                 seed=self.random_state,
                 generator=self._generator(), cache=self.cache, show_progress=self.verbose,
             )
@@ -219,6 +220,11 @@ class AutoencoderClusterer(BaseClusterer):
         if self.random_state is not None:
             seed_everything(int(self.random_state) + 1)
         return ae
+
+    def _pretrain_batch_size(self) -> int:
+        """Pretraining's batch: ``pretrain_batch_size`` where a method has one, else its ``batch_size``."""
+        size = getattr(self, "pretrain_batch_size", None)
+        return int(self.batch_size if size is None else size)
 
     def transform(self, X) -> np.ndarray:
         """The embedding z = f(x) of each sample."""

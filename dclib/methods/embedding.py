@@ -94,6 +94,8 @@ class EmbeddingClustering(AutoencoderClusterer):
     ``perplexity=None`` keeps the paper's fixed-bandwidth kernel on the codes; a number (e.g. 30)
     rescales the codes once (``calibrate_code_scale`` on a batch, stored as ``code_scale_``) so the
     target affinities have that many effective neighbours per point, as t-SNE does.
+    ``batch_size`` is the batch of codes whose pairs the loss compares; the autoencoder pretrains at
+    ``pretrain_batch_size`` (256, the course's), so it is the same cached autoencoder DEC and DEN start from.
     ``fit(X, y)`` uses ``y`` only to log ACC/NMI/ARI in ``history_``.
     """
 
@@ -110,6 +112,7 @@ class EmbeddingClustering(AutoencoderClusterer):
         pretrain: str | None = "greedy",
         pretrain_epochs: int = 50,
         pretrain_lr: float = 1e-3,
+        pretrain_batch_size: int = 256,
         epochs: int = 30,
         batch_size: int = 500,
         lr: float = 1e-3,
@@ -130,6 +133,7 @@ class EmbeddingClustering(AutoencoderClusterer):
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
+        self.pretrain_batch_size = pretrain_batch_size
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -140,6 +144,8 @@ class EmbeddingClustering(AutoencoderClusterer):
         self.verbose = verbose
 
     def _check_hyperparameters(self) -> None:
+        if int(self.pretrain_batch_size) < 1:
+            raise ValueError(f"pretrain_batch_size must be a positive integer, got {self.pretrain_batch_size!r}.")
         if int(self.epochs) < 1 or int(self.batch_size) < 2 or int(self.embedding_dim) < 1:
             raise ValueError(f"epochs >= 1, batch_size >= 2 and embedding_dim >= 1 needed, got {self.epochs!r}, "
                              f"{self.batch_size!r} and {self.embedding_dim!r}.")
