@@ -71,18 +71,6 @@ def course_estimator(name: str, k: int, seed: int, device: str):
     return make_estimator(name, k, seed, device).set_params(cache=False)
 
 
-def timed_fit(model, X) -> float:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    model.fit(X)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 # ClustPy's own (pre-re-clustering) assignments, per method.
 CLUSTPY_OWN = {"dec": "dec_labels_", "idec": "dec_labels_", "dcn": "dcn_labels_", "vade": "vade_labels_"}
 
@@ -126,6 +114,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from dclib import evaluate, load_dataset
+    from dclib.utils import timed_fit  # the one synchronised timer of the course and its benchmarks
+
     ds = load_dataset(args.data, root=args.root)
     X_np = ds.X.reshape(len(ds.X), -1).numpy().astype(np.float32)
     y = ds.y
@@ -150,7 +140,7 @@ def main() -> None:
                     runs.append(("ours-course", partial(course_estimator, name, ds.n_clusters, seed, device), ds.X))
             for who, build, X in runs:
                 model = build()
-                seconds = timed_fit(model, X)
+                seconds = timed_fit(model, X, device)
                 results = [(who, seconds, model.labels_)]
                 if who == "clustpy":
                     results.append(("clustpy-own", seconds, getattr(model, CLUSTPY_OWN[name])))
