@@ -175,6 +175,37 @@ def test_vade_api_sampling_and_history(digits, tmp_path):
         model.sample(3, cluster=10)
 
 
+def _blobs_where_one_em_start_merges_two():
+    """8 unequal 2-D blobs on which scikit-learn's one-start GMM (random_state 0) merges two of them."""
+    rng = np.random.default_rng(0)
+    centers, sizes = rng.normal(size=(8, 2)) * 6, rng.integers(30, 200, 8)
+    Z = np.concatenate([c + 0.5 * rng.normal(size=(s, 2)) for c, s in zip(centers, sizes, strict=True)])
+    return Z, np.repeat(np.arange(8), sizes)
+
+
+def test_vade_mixture_start_keeps_the_more_likely_mixture():
+    Z, y = _blobs_where_one_em_start_merges_two()
+    fits = {start: VaDE(8, n_init=1, mixture_start=start, random_state=0)._initial_mixture(Z)
+            for start in ("gmm", "kmeans", "best")}
+    assert set(fits["gmm"][1]) == {"gmm"} and set(fits["kmeans"][1]) == {"kmeans"}
+    gmm, scores = fits["best"]
+    assert scores == {"gmm": fits["gmm"][1]["gmm"], "kmeans": fits["kmeans"][1]["kmeans"]}
+    # the one-start EM is stuck (two blobs merged); the k-means-started one is not, and has the higher likelihood
+    assert cluster_acc(y, fits["gmm"][0].predict(Z)) < 0.95 < cluster_acc(y, fits["kmeans"][0].predict(Z))
+    assert scores["kmeans"] > scores["gmm"]
+    assert gmm.score(Z) == pytest.approx(scores["kmeans"])
+    np.testing.assert_array_equal(gmm.predict(Z), fits["kmeans"][0].predict(Z))
+
+
+def test_vade_fit_records_its_mixture_start(digits):
+    assert set(small(VaDE, epochs=0).fit(digits.X).mixture_log_likelihoods_) == {"gmm"}  # the default
+    model = small(VaDE, epochs=1, mixture_start="best").fit(digits.X)
+    assert set(model.mixture_log_likelihoods_) == {"gmm", "kmeans"}
+    assert model.mixture_start_ == max(model.mixture_log_likelihoods_, key=model.mixture_log_likelihoods_.get)
+    with pytest.raises(ValueError, match="mixture_start must be"):
+        small(VaDE, mixture_start="kmeans++").fit(digits.X)
+
+
 def test_vade_rejects_data_outside_unit_interval(digits):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         small(VaDE, epochs=1).fit(digits.X * 16)
