@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -367,6 +368,9 @@ def pretrain_autoencoder(
 
     The cache key is the data's fingerprint, the architecture, the method, epochs, batch size,
     learning rate and seed, so re-running a notebook reuses the weights; ``force=True`` retrains.
+    The returned history's ``seconds`` is what the pretraining cost when it ran — here, or in the
+    fit that filled the cache (saved with the weights; ``None`` for caches older than that) — so a
+    comparison can charge a cached autoencoder's cost to every method that reuses it.
     For ``"greedy"``, ``epochs`` is split evenly between the layer-wise stage (per layer) and
     the fine-tuning stage. With ``seed=None`` nothing is cached (the run is not reproducible).
     """
@@ -390,10 +394,12 @@ def pretrain_autoencoder(
             ae.load_state_dict(saved["state_dict"])
             history = History({k: list(v) for k, v in saved["history"].items()})
             history.from_cache = True
+            history.seconds = saved.get("seconds")
             return history
+    if method == "greedy" and recon_loss != "mse":
+        raise ValueError("Greedy pretraining uses the squared error; use method='end-to-end'.")
+    start = time.perf_counter()
     if method == "greedy":
-        if recon_loss != "mse":
-            raise ValueError("Greedy pretraining uses the squared error; use method='end-to-end'.")
         history = pretrain_greedy(
             ae, X, layer_epochs=max(1, epochs // 2), finetune_epochs=max(1, epochs - epochs // 2),
             batch_size=batch_size, lr=lr, generator=generator, show_progress=show_progress,
@@ -403,10 +409,13 @@ def pretrain_autoencoder(
             ae, X, epochs=epochs, batch_size=batch_size, lr=lr, recon_loss=recon_loss,
             generator=generator, show_progress=show_progress,
         )
+    if X.device.type == "cuda":
+        torch.cuda.synchronize(X.device)
+    history.seconds = time.perf_counter() - start
     if path is not None and dist.rank() == 0:
         state = {k: v.detach().cpu() for k, v in ae.state_dict().items()}
         tmp = path.with_suffix(".tmp")
-        torch.save({"state_dict": state, "history": dict(history)}, tmp)
+        torch.save({"state_dict": state, "history": dict(history), "seconds": history.seconds}, tmp)
         tmp.replace(path)
     return history
 

@@ -38,3 +38,28 @@ def test_the_newest_methods_run_through_compare_in_fast_mode(name):
     assert type(model).__name__.lower().startswith(name[:3]) and name in METHODS
     assert model.labels_.shape == (120,) and runs.loc[0, "n"] == 120
     assert 0.0 <= runs.loc[0, "acc"] <= 1.0
+
+
+def test_a_method_that_reuses_a_cached_autoencoder_is_charged_its_cost():
+    """make demo shares autoencoders through the cache; seconds_with_pretraining adds their cost back."""
+    from dclib.compare import format_table, with_pretraining_costs
+
+    data = load_dataset("digits").subset(300, random_state=0)
+    models = {}
+    runs = compare(data, "ae-kmeans,dec", seeds=[0], device="cpu", fast=True, verbose=False, models=models)
+    first, second = models[("ae-kmeans", 0)], models[("dec", 0)]
+    assert not first.pretrain_from_cache_ and second.pretrain_from_cache_  # DEC loaded AE + k-means's weights
+    assert first.pretrain_cost_seconds_ > 0
+    assert second.pretrain_cost_seconds_ == pytest.approx(first.pretrain_cost_seconds_)  # saved with the weights
+    ae_row, dec_row = runs.iloc[0], runs.iloc[1]
+    assert ae_row["seconds_with_pretraining"] == ae_row["seconds"]  # it paid its pretraining inside fit
+    assert dec_row["seconds_with_pretraining"] == pytest.approx(dec_row["seconds"] + first.pretrain_cost_seconds_)
+    summary = summarise(runs)
+    costs = with_pretraining_costs(summary)
+    assert costs.loc[1, "seconds_mean"] == pytest.approx(dec_row["seconds_with_pretraining"])
+    assert summary.loc[1, "seconds_mean"] == pytest.approx(dec_row["seconds"])  # the summary itself is unchanged
+    assert "s with pretraining" in format_table(summary).splitlines()[0]
+    # without reuse, every fit pretrains: nothing is charged twice
+    fresh = compare(data, "dec", seeds=[0], device="cpu", fast=True, verbose=False, reuse_pretraining=False)
+    assert not fresh.loc[0, "pretrain_from_cache"]
+    assert fresh.loc[0, "seconds_with_pretraining"] == fresh.loc[0, "seconds"]
