@@ -228,7 +228,6 @@ def main() -> None:
 
     wanted = lambda value: set(value.split(",")) if value else None
     only, methods, libraries = wanted(args.only), wanted(args.methods), wanted(args.libraries)
-    pretrain_seconds: dict = {}  # (data, seed, recon loss, epochs) -> seconds of the fit that made it
     rows, skipped = [], []
     done = set()
     if args.done:
@@ -259,14 +258,9 @@ def main() -> None:
             print(f"FAILED {job}:\n{traceback.format_exc()}", flush=True)
             skipped.append(f"{job.data}/{job.library}/{job.method}/seed{job.seed} (error)")
             continue
-        seconds, shared = own, 0.0
-        if hasattr(model, "pretrain_seconds_"):
-            key = (job.data, job.seed, model._pretrain_recon_loss, model.pretrain_epochs)
-            if model.pretrain_from_cache_:
-                shared = pretrain_seconds.get(key, 0.0)
-                seconds = own + shared
-            else:
-                pretrain_seconds[key] = model.pretrain_seconds_
+        # A fit that loaded a cached autoencoder is charged what making it cost (dclib.compare does the same).
+        shared = (model.pretrain_cost_seconds_ or 0.0) if getattr(model, "pretrain_from_cache_", False) else 0.0
+        seconds = own + shared
         scores = evaluate(ds.y, np.asarray(model.labels_))
         row = {"data": ds.name, "n": len(ds), "library": job.library, "method": job.method, "seed": job.seed,
                "device": dev.type, "seconds": seconds, "fit_seconds": own, "shared_pretrain_seconds": shared,

@@ -289,8 +289,10 @@ def format_table(summary: pd.DataFrame) -> str:
         line = (f"{r['method']:<12} {r['data']:<11} {r['device']:<6} {int(r['seeds']):>5} "
                 f"{cells[0]:>13} {cells[1]:>13} {cells[2]:>13} "
                 f"{r['seconds_mean']:>6.1f} ± {r['seconds_std']:<4.1f}")
-        if full:
+        if full and np.isfinite(r["seconds_with_pretraining_mean"]):
             line += f"  {r['seconds_with_pretraining_mean']:>8.1f} ± {r['seconds_with_pretraining_std']:<5.1f}"
+        elif full:
+            line += "  unknown (cache predates the record)"
         lines.append(line)
     return "\n".join(lines)
 
