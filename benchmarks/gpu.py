@@ -233,7 +233,7 @@ def main() -> None:
     if args.done:
         done = set(pd.read_csv(args.done)[["data", "library", "method", "seed"]].itertuples(index=False, name=None))
     # Warm-up (CUDA context, cuBLAS/cuDNN kernels): one tiny fit per model family, not recorded.
-    from dclib.compare import make_estimator
+    from dclib.compare import charged_pretraining_seconds, make_estimator
 
     warm = load_dataset("mnist5k").subset(512)
     for m in ("dec", "vade", "iic") + (("imsat", "dac", "depict") if args.plan.startswith("followup") else ()):
@@ -258,8 +258,7 @@ def main() -> None:
             print(f"FAILED {job}:\n{traceback.format_exc()}", flush=True)
             skipped.append(f"{job.data}/{job.library}/{job.method}/seed{job.seed} (error)")
             continue
-        # A fit that loaded a cached autoencoder is charged what making it cost (dclib.compare does the same).
-        shared = (model.pretrain_cost_seconds_ or 0.0) if getattr(model, "pretrain_from_cache_", False) else 0.0
+        shared = charged_pretraining_seconds(model)  # a cached autoencoder's cost, as dclib.compare charges it
         seconds = own + shared
         scores = evaluate(ds.y, np.asarray(model.labels_))
         row = {"data": ds.name, "n": len(ds), "library": job.library, "method": job.method, "seed": job.seed,

@@ -15,8 +15,8 @@ from .data import Dataset, load_dataset
 from .metrics import evaluate
 from .utils import get_device, timed_fit
 
-__all__ = ["METHODS", "make_estimator", "compare", "summarise", "format_table", "with_pretraining_costs",
-           "save_results"]
+__all__ = ["METHODS", "make_estimator", "compare", "charged_pretraining_seconds", "summarise", "format_table",
+           "with_pretraining_costs", "save_results"]
 
 # name -> factory(n_clusters, random_state, device, fast) -> estimator.
 # "fast" shrinks epochs only (CI and quick looks); the code path is the same.
@@ -247,15 +247,24 @@ def compare(
             scores = evaluate(ds.y, model.labels_)
             if models is not None:
                 models[(name, seed)] = model
-            cached = bool(getattr(model, "pretrain_from_cache_", False))
-            charged = getattr(model, "pretrain_cost_seconds_", 0.0) if cached else 0.0
             rows.append({"method": name, "data": ds.name, "n": len(ds), "seed": seed,
-                         "device": dev.type, "seconds": seconds, **scores, "pretrain_from_cache": cached,
-                         "seconds_with_pretraining": seconds + (np.nan if charged is None else charged)})
+                         "device": dev.type, "seconds": seconds, **scores,
+                         "pretrain_from_cache": bool(getattr(model, "pretrain_from_cache_", False)),
+                         "seconds_with_pretraining": seconds + charged_pretraining_seconds(model)})
             if verbose:
                 print(f"  {name:<12} seed={seed} acc={scores['acc']:.3f} nmi={scores['nmi']:.3f} "
                       f"ari={scores['ari']:.3f} {seconds:6.1f}s", flush=True)
     return pd.DataFrame(rows)
+
+
+def charged_pretraining_seconds(model) -> float:
+    """What a fitted model owes for an autoencoder it loaded from the cache: 0 if it pretrained
+    inside ``fit`` (or has no autoencoder), the cached weights' saved cost otherwise, NaN if the
+    cache predates that record. One rule for ``compare`` and ``benchmarks/gpu.py``."""
+    if not getattr(model, "pretrain_from_cache_", False):
+        return 0.0
+    cost = getattr(model, "pretrain_cost_seconds_", None)
+    return float("nan") if cost is None else float(cost)
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:

@@ -63,3 +63,16 @@ def test_a_method_that_reuses_a_cached_autoencoder_is_charged_its_cost():
     fresh = compare(data, "dec", seeds=[0], device="cpu", fast=True, verbose=False, reuse_pretraining=False)
     assert not fresh.loc[0, "pretrain_from_cache"]
     assert fresh.loc[0, "seconds_with_pretraining"] == fresh.loc[0, "seconds"]
+
+
+def test_charged_pretraining_seconds_follows_the_cache():
+    from types import SimpleNamespace
+
+    from dclib.compare import charged_pretraining_seconds
+
+    assert charged_pretraining_seconds(SimpleNamespace()) == 0.0  # k-means: no autoencoder
+    assert charged_pretraining_seconds(SimpleNamespace(pretrain_from_cache_=False, pretrain_cost_seconds_=9.0)) == 0.0
+    assert charged_pretraining_seconds(SimpleNamespace(pretrain_from_cache_=True, pretrain_cost_seconds_=9.0)) == 9.0
+    # a cache written before the cost was recorded: unknown, not free
+    old_cache = SimpleNamespace(pretrain_from_cache_=True, pretrain_cost_seconds_=None)
+    assert np.isnan(charged_pretraining_seconds(old_cache))
