@@ -12,7 +12,6 @@ final ACC/NMI/ARI and the seconds of the fit after pretraining (mixture fit + EL
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import tempfile
@@ -35,7 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["DCLIB_CACHE"] = tempfile.mkdtemp(prefix="dclib-vade-start-")
 
-    import numpy as np
+    import pandas as pd
     import torch
 
     from dclib import VaDE, load_dataset
@@ -59,21 +58,14 @@ def main() -> None:
                        seconds=round(seconds, 1))
             rows.append(row)
             print(row, flush=True)
+    table = pd.DataFrame(rows)
     print("\n| start | seeds | start ACC | ACC | NMI | ARI | fit s after pretraining |\n|---|---|---|---|---|---|---|")
-    for start in args.starts.split(","):
-        sel = [r for r in rows if r["start"] == start]
-        ms = lambda key, sel=sel: f"{np.mean([r[key] for r in sel]):.3f} ± {np.std([r[key] for r in sel]):.3f}"
-        print(f"| {start} | {len(sel)} | {ms('start_acc')} | {ms('acc')} | {ms('nmi')} | {ms('ari')} | "
-              f"{np.mean([r['seconds'] for r in sel]):.1f} |")
-    if args.out:
-        fields = sorted({k for r in rows for k in r}, key=lambda k: list(rows[0]).index(k) if k in rows[0] else 99)
-        new = not Path(args.out).exists()
-        with open(args.out, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fields, restval="")
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
-
+    for start, runs in table.groupby("start", sort=False):
+        ms = {k: f"{runs[k].mean():.3f} ± {runs[k].std(ddof=0):.3f}" for k in ("start_acc", "acc", "nmi", "ari")}
+        print(f"| {start} | {len(runs)} | {ms['start_acc']} | {ms['acc']} | {ms['nmi']} | {ms['ari']} | "
+              f"{runs['seconds'].mean():.1f} |")
+    if args.out:  # appended, like vs_clustpy.py's --out
+        table.to_csv(args.out, mode="a", header=not Path(args.out).exists(), index=False)
 
 if __name__ == "__main__":
     main()
