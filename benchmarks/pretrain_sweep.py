@@ -2,9 +2,12 @@
 
     python benchmarks/pretrain_sweep.py --configs base,b128,e40 --seeds 3 --threads 1 \
         --out benchmarks/measured/pretrain_sweep_cpu_2026-11-26.csv
+    python benchmarks/pretrain_sweep.py --configs base,glorot --seeds 6 --threads 1 \
+        --out benchmarks/measured/pretrain_sweep_init_cpu_2026-11-26.csv       # the initialisation (session 9)
     python benchmarks/pretrain_sweep.py --configs base --seeds 1 --fast          # tiny settings, same code path
 
-Each config pretrains the course's d-500-500-2000-10 autoencoder end to end (Adam, MSE: the loss of
+Each config pretrains the course's d-500-500-2000-10 autoencoder (from PyTorch's default weights or
+Glorot-uniform ones, the config's ``init``) end to end (Adam, MSE: the loss of
 ``dclib.train.pretrain_end_to_end``, through the same shared ``dclib.train.train`` loop) with its own
 batch size, epochs, learning rate and learning-rate schedule (constant, cosine or linear decay to 0,
 optional linear warm-up, set per iteration from the loop's ``before_batch`` hook), then reads out
@@ -21,26 +24,44 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# name -> (batch size, epochs, lr, schedule, warm-up fraction, DEC lr)
-CONFIGS: dict[str, tuple[int, int, float, str, float, float]] = {
-    "base": (256, 25, 1e-3, "constant", 0.0, 0.01),  # the course configuration (dclib.compare.PRETRAIN)
-    "cos1": (256, 25, 1e-3, "cosine", 0.0, 0.01),
-    "cos2": (256, 25, 2e-3, "cosine", 0.0, 0.01),
-    "cos3w": (256, 25, 3e-3, "cosine", 0.05, 0.01),
-    "lin2": (256, 25, 2e-3, "linear", 0.0, 0.01),
-    "const2": (256, 25, 2e-3, "constant", 0.0, 0.01),
-    "b128": (128, 25, 1e-3, "constant", 0.0, 0.01),
-    "b128e20": (128, 20, 1e-3, "constant", 0.0, 0.01),
-    "b128e20-dec0.03": (128, 20, 1e-3, "constant", 0.0, 0.03),
-    "b128e20-dec0.1": (128, 20, 1e-3, "constant", 0.0, 0.1),
-    "b64e20": (64, 20, 1e-3, "constant", 0.0, 0.01),
-    "e40": (256, 40, 1e-3, "constant", 0.0, 0.01),
-    "e50": (256, 50, 1e-3, "constant", 0.0, 0.01),  # ClustPy's budget
+
+class Config(NamedTuple):
+    """One pretraining recipe: what the sweep varies."""
+
+    batch_size: int
+    epochs: int
+    lr: float
+    schedule: str = "constant"
+    warmup: float = 0.0
+    dec_lr: float = 0.01
+    # MLPAutoencoder's initialisation: "torch" (PyTorch's default, what every config up to e50 was measured
+    # with) or "glorot" (Keras' Glorot-uniform, MLPAutoencoder's default since session 9)
+    init: str = "torch"
+
+
+CONFIGS: dict[str, Config] = {
+    "base": Config(256, 25, 1e-3),  # the course configuration (dclib.compare.PRETRAIN) up to session 8
+    "cos1": Config(256, 25, 1e-3, "cosine"),
+    "cos2": Config(256, 25, 2e-3, "cosine"),
+    "cos3w": Config(256, 25, 3e-3, "cosine", 0.05),
+    "lin2": Config(256, 25, 2e-3, "linear"),
+    "const2": Config(256, 25, 2e-3),
+    "b128": Config(128, 25, 1e-3),
+    "b128e20": Config(128, 20, 1e-3),
+    "b128e20-dec0.03": Config(128, 20, 1e-3, dec_lr=0.03),
+    "b128e20-dec0.1": Config(128, 20, 1e-3, dec_lr=0.1),
+    "b64e20": Config(64, 20, 1e-3),
+    "e40": Config(256, 40, 1e-3),
+    "e50": Config(256, 50, 1e-3),  # ClustPy's budget
+    "glorot": Config(256, 25, 1e-3, init="glorot"),  # the course configuration since session 9
+    "glorot-b128": Config(128, 25, 1e-3, init="glorot"),
+    "glorot-e20": Config(256, 20, 1e-3, init="glorot"),
 }
-COLUMNS = ["config", "seed", "batch_size", "epochs", "lr", "schedule", "warmup", "dec_lr", "threads",
+COLUMNS = ["config", "seed", "batch_size", "epochs", "lr", "schedule", "warmup", "dec_lr", "init", "threads",
            "final_loss", "pretrain_seconds", "ae_kmeans_acc", "ae_kmeans_nmi", "dec_acc", "dec_nmi", "dec_ari",
            "dec_seconds"]
 
@@ -69,10 +90,10 @@ def run(config: str, seed: int, X, y, fast: bool) -> dict:
     from dclib.train import embed, train
     from dclib.utils import make_generator, seed_everything
 
-    batch_size, epochs, lr, schedule, warmup, dec_lr = CONFIGS[config]
+    batch_size, epochs, lr, schedule, warmup, dec_lr, init = CONFIGS[config]
     epochs = 1 if fast else epochs
     seed_everything(seed)
-    ae = MLPAutoencoder((X.shape[1], 500, 500, 2000, 10))
+    ae = MLPAutoencoder((X.shape[1], 500, 500, 2000, 10), init=init)
     optimizer = torch.optim.Adam(ae.parameters(), lr=lr)
     total = epochs * math.ceil(len(X) / batch_size)
 
@@ -97,7 +118,7 @@ def run(config: str, seed: int, X, y, fast: bool) -> dict:
     dec_seconds = time.perf_counter() - start
     scores = evaluate(y, dec.labels_)
     return dict(config=config, seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, schedule=schedule,
-                warmup=warmup, dec_lr=dec_lr, threads=torch.get_num_threads(),
+                warmup=warmup, dec_lr=dec_lr, init=init, threads=torch.get_num_threads(),
                 final_loss=round(history.last("loss"), 5), pretrain_seconds=round(pretrain_seconds, 1),
                 ae_kmeans_acc=round(km["acc"], 4), ae_kmeans_nmi=round(km["nmi"], 4),
                 dec_acc=round(scores["acc"], 4), dec_nmi=round(scores["nmi"], 4), dec_ari=round(scores["ari"], 4),

@@ -92,18 +92,20 @@ def test_get_device():
         get_device("tpu:7")
 
 
-def test_glorot_init_draws_within_the_glorot_bound_and_zero_biases():
+def test_glorot_init_is_the_default_draws_within_the_glorot_bound_and_zero_biases():
     torch.manual_seed(0)
-    ae = MLPAutoencoder((784, 500, 10), init="glorot")
+    ae = MLPAutoencoder((784, 500, 10))
+    assert ae.init == "glorot"
     for layer in (*ae.encoder_layers, *ae.decoder_layers):
         fan_out, fan_in = layer.weight.shape
         bound = (6 / (fan_in + fan_out)) ** 0.5
         assert float(layer.weight.abs().max()) <= bound
         assert float(layer.weight.abs().max()) > 0.95 * bound  # a uniform draw reaches near the edge
         assert torch.count_nonzero(layer.bias) == 0
-    default = MLPAutoencoder((784, 500, 10))
+    torch_init = MLPAutoencoder((784, 500, 10), init="torch")
     # PyTorch's default is U(±1/√fan_in): a different (smaller) bound for the first layer
-    assert float(default.encoder_layers[0].weight.abs().max()) < 1 / 784**0.5 + 1e-6
-    assert ae.config() != default.config()  # the pretraining cache keeps them apart
+    assert float(torch_init.encoder_layers[0].weight.abs().max()) < 1 / 784**0.5 + 1e-6
+    assert torch.count_nonzero(torch_init.encoder_layers[0].bias) > 0
+    assert ae.config() != torch_init.config()  # the pretraining cache keeps them apart
     with pytest.raises(ValueError, match="init"):
         MLPAutoencoder((10, 2), init="he")
