@@ -67,5 +67,6 @@ def main() -> None:
     if args.out:  # appended, like vs_clustpy.py's --out
         table.to_csv(args.out, mode="a", header=not Path(args.out).exists(), index=False)
 
+
 if __name__ == "__main__":
     main()
