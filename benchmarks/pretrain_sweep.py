@@ -4,12 +4,14 @@
         --out benchmarks/measured/pretrain_sweep_cpu_2026-11-26.csv
     python benchmarks/pretrain_sweep.py --configs base,glorot --seeds 6 --threads 1 \
         --out benchmarks/measured/pretrain_sweep_init_cpu_2026-11-26.csv       # the initialisation (session 9)
+    python benchmarks/pretrain_sweep.py --configs glorot,glorot-lr2,glorot-drop0.1,glorot-drop0.2 --seeds 6 \
+        --threads 1 --out benchmarks/measured/pretrain_sweep_noise_lr_cpu_2026-11-26.csv  # session 10
     python benchmarks/pretrain_sweep.py --configs base --seeds 1 --fast          # tiny settings, same code path
 
 Each config pretrains the course's d-500-500-2000-10 autoencoder (from PyTorch's default weights or
 Glorot-uniform ones, the config's ``init``) end to end (Adam, MSE: the loss of
 ``dclib.train.pretrain_end_to_end``, through the same shared ``dclib.train.train`` loop) with its own
-batch size, epochs, learning rate and learning-rate schedule (constant, cosine or linear decay to 0,
+batch size, epochs, learning rate, input dropout and learning-rate schedule (constant, cosine or linear decay to 0,
 optional linear warm-up, set per iteration from the loop's ``before_batch`` hook), then reads out
 AE + k-means (10 restarts) and DEC with the course's clustering settings (update interval 20, at most
 300 iterations, SGD lr 0.01 unless ``dec_lr`` says otherwise). One CSV row per (config, seed); the table
@@ -41,6 +43,9 @@ class Config(NamedTuple):
     # MLPAutoencoder's initialisation: "torch" (PyTorch's default, what every config up to e50 was measured
     # with) or "glorot" (Keras' Glorot-uniform, MLPAutoencoder's default since session 9)
     init: str = "torch"
+    # input dropout during pretraining (a denoising autoencoder, as DEC's stacked pretraining corrupts its
+    # input): 0 trains on clean digits; the reconstruction target is always the clean digit
+    input_dropout: float = 0.0
 
 
 CONFIGS: dict[str, Config] = {
@@ -60,10 +65,13 @@ CONFIGS: dict[str, Config] = {
     "glorot": Config(256, 25, 1e-3, init="glorot"),  # the course configuration since session 9
     "glorot-b128": Config(128, 25, 1e-3, init="glorot"),
     "glorot-e20": Config(256, 20, 1e-3, init="glorot"),
+    "glorot-lr2": Config(256, 25, 2e-3, init="glorot"),
+    "glorot-drop0.1": Config(256, 25, 1e-3, init="glorot", input_dropout=0.1),
+    "glorot-drop0.2": Config(256, 25, 1e-3, init="glorot", input_dropout=0.2),
 }
-COLUMNS = ["config", "seed", "batch_size", "epochs", "lr", "schedule", "warmup", "dec_lr", "init", "threads",
-           "final_loss", "pretrain_seconds", "ae_kmeans_acc", "ae_kmeans_nmi", "dec_acc", "dec_nmi", "dec_ari",
-           "dec_seconds"]
+COLUMNS = ["config", "seed", "batch_size", "epochs", "lr", "schedule", "warmup", "dec_lr", "init", "input_dropout",
+           "threads", "final_loss", "pretrain_seconds", "ae_kmeans_acc", "ae_kmeans_nmi", "dec_acc", "dec_nmi",
+           "dec_ari", "dec_seconds"]
 
 
 def learning_rate(iteration: int, total: int, lr: float, schedule: str, warmup: float) -> float:
@@ -90,7 +98,7 @@ def run(config: str, seed: int, X, y, fast: bool) -> dict:
     from dclib.train import embed, train
     from dclib.utils import make_generator, seed_everything
 
-    batch_size, epochs, lr, schedule, warmup, dec_lr, init = CONFIGS[config]
+    batch_size, epochs, lr, schedule, warmup, dec_lr, init, input_dropout = CONFIGS[config]
     epochs = 1 if fast else epochs
     seed_everything(seed)
     ae = MLPAutoencoder((X.shape[1], 500, 500, 2000, 10), init=init)
@@ -104,7 +112,7 @@ def run(config: str, seed: int, X, y, fast: bool) -> dict:
 
     def step(idx):
         x = X[idx]
-        return F.mse_loss(ae(x), x)
+        return F.mse_loss(ae(F.dropout(x, input_dropout) if input_dropout else x), x)
 
     start = time.perf_counter()
     history = train(step, optimizer, len(X), epochs=epochs, batch_size=batch_size, device=X.device,
@@ -118,7 +126,7 @@ def run(config: str, seed: int, X, y, fast: bool) -> dict:
     dec_seconds = time.perf_counter() - start
     scores = evaluate(y, dec.labels_)
     return dict(config=config, seed=seed, batch_size=batch_size, epochs=epochs, lr=lr, schedule=schedule,
-                warmup=warmup, dec_lr=dec_lr, init=init, threads=torch.get_num_threads(),
+                warmup=warmup, dec_lr=dec_lr, init=init, input_dropout=input_dropout, threads=torch.get_num_threads(),
                 final_loss=round(history.last("loss"), 5), pretrain_seconds=round(pretrain_seconds, 1),
                 ae_kmeans_acc=round(km["acc"], 4), ae_kmeans_nmi=round(km["nmi"], 4),
                 dec_acc=round(scores["acc"], 4), dec_nmi=round(scores["nmi"], 4), dec_ari=round(scores["ari"], 4),

@@ -206,6 +206,30 @@ def test_vade_fit_records_its_mixture_start(digits):
         small(VaDE, mixture_start="kmeans++").fit(digits.X)
 
 
+def test_vade_final_mixture_full_is_a_full_covariance_refit_started_at_vades_means(digits, tmp_path):
+    from sklearn.mixture import GaussianMixture
+
+    own = small(VaDE, epochs=2).fit(digits.X)
+    full = small(VaDE, epochs=2, final_mixture="full").fit(digits.X)
+    assert own.final_mixture_ is None
+    np.testing.assert_array_equal(full.own_labels_, own.labels_)  # same training: only the last step differs
+    np.testing.assert_array_equal(own.own_labels_, own.labels_)
+    Z = full.transform(digits.X).astype(np.float64)
+    by_hand = GaussianMixture(10, covariance_type="full", random_state=0,
+                              means_init=full.cluster_centers_.astype(np.float64)).fit(Z)
+    assert full.final_mixture_.covariances_.shape == (10, 10, 10)
+    np.testing.assert_array_equal(full.labels_, by_hand.predict(Z))
+    assert not np.array_equal(full.labels_, full.own_labels_)  # the refit moved some digits
+    proba = full.predict_proba(digits.X)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(proba.argmax(1), full.labels_)
+    np.testing.assert_array_equal(full.predict(digits.X), full.labels_)
+    full.save(tmp_path / "vade_full.pt")
+    np.testing.assert_array_equal(VaDE.load(tmp_path / "vade_full.pt").predict(digits.X), full.labels_)
+    with pytest.raises(ValueError, match="final_mixture must be"):
+        small(VaDE, epochs=1, final_mixture="diag").fit(digits.X)
+
+
 def test_vade_rejects_data_outside_unit_interval(digits):
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         small(VaDE, epochs=1).fit(digits.X * 16)
