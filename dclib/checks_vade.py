@@ -1,4 +1,4 @@
-"""Auto-checks for lab 04 (VaDE): the responsibilities p(c|z) and the five terms of the ELBO.
+"""Auto-checks for lab 04 (VaDE): the responsibilities p(c|z), the five terms of the ELBO and log p(z).
 
 Same contract as ``dclib.checks``: each check runs the learner's function on known cases,
 prints ✓ or ✗ with a hint, and returns True/False. Lab: ``solutions/lab04_vade.ipynb``.
@@ -13,7 +13,7 @@ import torch
 
 from .checks import _close, _expect, _run
 
-__all__ = ["check_vade_responsibilities", "check_vade_elbo_terms", "ELBO_TERMS"]
+__all__ = ["check_vade_responsibilities", "check_vade_elbo_terms", "check_mixture_log_likelihood", "ELBO_TERMS"]
 
 ELBO_TERMS = ("reconstruction", "log_p_z_given_c", "log_p_c", "entropy_z", "entropy_c")
 
@@ -175,3 +175,56 @@ def check_vade_elbo_terms(fn: Callable) -> bool:
     return _run("check_vade_elbo_terms", [("keys and shapes", keys_and_shapes), ("reference values", matches_reference),
                                            ("one component = the VAE", one_component_is_the_vae),
                                            ("a point far from every component", far_point)])
+
+
+def _sklearn_diag_score_samples(z, pi, mu_c, logvar_c) -> np.ndarray:
+    """log p(z) from scikit-learn's diagonal ``GaussianMixture`` with these parameters: an independent reference."""
+    from sklearn.mixture import GaussianMixture
+
+    as_np = lambda t: t.detach().cpu().double().numpy()
+    variances = np.exp(as_np(logvar_c))
+    gmm = GaussianMixture(len(variances), covariance_type="diag")
+    gmm.weights_, gmm.means_, gmm.covariances_ = as_np(pi), as_np(mu_c), variances
+    gmm.precisions_cholesky_ = 1.0 / np.sqrt(variances)
+    return gmm.score_samples(as_np(z))
+
+
+def check_mixture_log_likelihood(fn: Callable) -> bool:
+    """``fn(z, pi, mu_c, logvar_c) -> log p(z)`` (n,): log Σ_c π_c N(z_i; μ_c, diag σ_c²), lecture 04 §8.4."""
+    from .losses import gaussian_log_density
+
+    def shape():
+        p = _vade_problem()
+        out = fn(p["z_mean"], p["pi"], p["mu_c"], p["logvar_c"])
+        _expect(isinstance(out, torch.Tensor), f"return a torch tensor, got {type(out).__name__}.")
+        _expect(tuple(out.shape) == (6,), f"log p(z) must have one value per sample, shape (6,), got "
+                f"{tuple(out.shape)} — reduce over the components (dim=1), not over the samples.")
+
+    def matches_scikit_learn():
+        for seed, (n, d, C) in enumerate([(6, 3, 4), (10, 2, 3), (5, 5, 7)]):
+            p = _vade_problem(30 + seed, n=n, d=d, C=C)
+            z, pi, mu_c, logvar_c = p["z_mean"], p["pi"], p["mu_c"], p["logvar_c"]
+            got = fn(z, pi, mu_c, logvar_c)
+            if _close(got, _sklearn_diag_score_samples(z, pi, mu_c, logvar_c)):
+                continue
+            log_n = gaussian_log_density(z, mu_c, logvar_c)
+            _expect(not _close(got, torch.logsumexp(log_n, 1)),
+                    "the mixture weights are missing: add log π_c to each component's log-density.")
+            _expect(not _close(got, (pi[None] * log_n).sum(1)),
+                    "Σ_c π_c log N is a lower bound (Jensen), not log Σ_c π_c N: take the log-sum-exp over the "
+                    "components of log π_c + log N.")
+            _expect(False, f"wrong values (n={n}, d={d}, C={C}); scikit-learn's GaussianMixture(covariance_type="
+                    "'diag').score_samples is the reference: log p(z_i) = logsumexp_c [log π_c + log N(z_i; μ_c, "
+                    "diag σ_c²)].")
+
+    def far_point():
+        for dtype in (torch.float32, torch.float64):
+            out = fn(*_far_problem(dtype))
+            _expect(bool(torch.isfinite(out).all()),
+                    f"log p(z) is −inf/NaN ({dtype}) for a point far from every component: every π_c N underflows "
+                    "to 0 and log 0 = −inf. Stay in log space: torch.logsumexp(log π + log N, dim=1).")
+            _expect(_close(out.double(), _sklearn_diag_score_samples(*_far_problem()), tol=1e-4),
+                    f"wrong value for the far point: {out.tolist()}.")
+
+    return _run("check_mixture_log_likelihood", [("shape", shape), ("scikit-learn's values", matches_scikit_learn),
+                                                  ("a point far from every component", far_point)])

@@ -4,7 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dclib.checks_vade import ELBO_TERMS, _reference_terms, check_vade_elbo_terms, check_vade_responsibilities
+from dclib.checks_vade import (
+    ELBO_TERMS,
+    _reference_terms,
+    check_mixture_log_likelihood,
+    check_vade_elbo_terms,
+    check_vade_responsibilities,
+)
 from dclib.losses import gaussian_log_density, vade_responsibilities
 
 
@@ -50,6 +56,21 @@ def mean_bce(x, x_logits, z_mean, z_logvar, pi, mu_c, logvar_c):
     return out
 
 
+def mixture_log_likelihood(z, pi, mu_c, logvar_c):
+    """The lab's Task 5 answer: log Σ_c π_c N(z; μ_c, diag σ_c²) in log space."""
+    return torch.logsumexp(torch.log(pi)[None] + gaussian_log_density(z, mu_c, logvar_c), dim=1)
+
+
+def naive_mixture_log_likelihood(z, pi, mu_c, logvar_c):
+    """Right formula, exp() first: log 0 = −inf far from every component."""
+    return torch.log((pi[None] * torch.exp(gaussian_log_density(z, mu_c, logvar_c))).sum(1))
+
+
+def jensen_bound(z, pi, mu_c, logvar_c):
+    """Σ_c π_c log N: the log moved inside the sum (a lower bound, not log p(z))."""
+    return (pi[None] * gaussian_log_density(z, mu_c, logvar_c)).sum(1)
+
+
 def means_not_per_sample(*args):
     return {k: v.mean() for k, v in reference_terms(*args).items()}
 
@@ -57,7 +78,8 @@ def means_not_per_sample(*args):
 @pytest.mark.parametrize("check, solution, wrongs", [
     (check_vade_responsibilities, vade_responsibilities, [naive_responsibilities, without_pi]),
     (check_vade_elbo_terms, reference_terms, [without_trace_term, naive_entropy_c, mean_bce, means_not_per_sample]),
-], ids=["responsibilities", "elbo_terms"])
+    (check_mixture_log_likelihood, mixture_log_likelihood, [naive_mixture_log_likelihood, jensen_bound]),
+], ids=["responsibilities", "elbo_terms", "mixture_log_likelihood"])
 def test_check_fails_on_stub_and_wrong_answers_passes_on_reference(check, solution, wrongs, check_contract):
     check_contract(check, solution, wrongs)
 
@@ -71,6 +93,32 @@ def test_hints_name_the_problem(capsys):
     assert "log_p_z_given_c" in capsys.readouterr().out
     check_vade_elbo_terms(naive_entropy_c)
     assert "entropy_c" in capsys.readouterr().out
+    check_mixture_log_likelihood(naive_mixture_log_likelihood)
+    assert "log space" in capsys.readouterr().out
+    check_mixture_log_likelihood(jensen_bound)
+    assert "Jensen" in capsys.readouterr().out
+
+
+def test_mixture_log_likelihood_reference_is_the_brute_force_sum():
+    """The check's scikit-learn reference equals log Σ_c π_c N(z; μ_c, σ_c²) summed by hand, in float64."""
+    import math
+
+    from dclib.checks_vade import _sklearn_diag_score_samples, _vade_problem
+
+    p = _vade_problem(7, n=5, d=3, C=4)
+    z, pi, mu_c, logvar_c = (p[k] for k in ("z_mean", "pi", "mu_c", "logvar_c"))
+    by_hand = []
+    for i in range(len(z)):
+        total = 0.0
+        for c in range(len(pi)):
+            density = 1.0
+            for j in range(z.shape[1]):
+                var = math.exp(float(logvar_c[c, j]))
+                gap2 = (float(z[i, j]) - float(mu_c[c, j])) ** 2
+                density *= math.exp(-0.5 * gap2 / var) / math.sqrt(2 * math.pi * var)
+            total += float(pi[c]) * density
+        by_hand.append(math.log(total))
+    assert _sklearn_diag_score_samples(z, pi, mu_c, logvar_c) == pytest.approx(by_hand, rel=1e-9)
 
 
 def test_reference_terms_add_up_to_the_library_elbo():
