@@ -175,7 +175,7 @@ class VaDE(AutoencoderClusterer):
         ae.eval()
         # Data parallel: the mixture is fitted once, on rank 0, on *all* samples' embedding (a
         # per-shard GMM would be the mixture of one shard; see dist.distributed_gmm_em).
-        Z = dist.gather_embeddings(embed(ae.encode, dist.shard_rows(X))).cpu().numpy().astype(np.float64)
+        Z = self._all_codes(ae, X)
         gmm, self.mixture_log_likelihoods_ = dist.on_rank0(lambda: self._initial_mixture(Z))
         self.mixture_start_ = max(self.mixture_log_likelihoods_, key=self.mixture_log_likelihoods_.get)
         self.initial_labels_ = gmm.predict(Z).astype(np.int64)
@@ -238,15 +238,19 @@ class VaDE(AutoencoderClusterer):
         correlations between embedding dimensions that the diagonal prior had to ignore.
         """
         self.autoencoder_.eval()
-        Z = dist.gather_embeddings(embed(self.autoencoder_.encode, dist.shard_rows(X))).cpu().numpy()
+        Z = self._all_codes(self.autoencoder_, X)
         return dist.on_rank0(lambda: GaussianMixture(
             self.n_clusters, covariance_type="full", random_state=self.random_state,
-            means_init=self.cluster_centers_.astype(np.float64)).fit(Z.astype(np.float64)))
+            means_init=self.cluster_centers_.astype(np.float64)).fit(Z))
+
+    @staticmethod
+    def _all_codes(ae: Autoencoder, X: torch.Tensor) -> np.ndarray:
+        """Every sample's code in float64, for scikit-learn; data parallel, each rank embeds its rows, then gather."""
+        return dist.gather_embeddings(embed(ae.encode, dist.shard_rows(X))).cpu().numpy().astype(np.float64)
 
     # ------------------------------------------------------------------ inference
     def _final_mixture_proba(self, X: torch.Tensor) -> np.ndarray:
-        self.autoencoder_.eval()
-        return self.final_mixture_.predict_proba(embed(self.autoencoder_.encode, X).cpu().numpy().astype(np.float64))
+        return self.final_mixture_.predict_proba(self.transform(X).astype(np.float64))
 
     def _predict(self, X: torch.Tensor) -> np.ndarray:
         if getattr(self, "final_mixture_", None) is not None:
