@@ -218,12 +218,13 @@ def check_mixture_log_likelihood(fn: Callable) -> bool:
                     "diag σ_c²)].")
 
     def far_point():
+        expected = _sklearn_diag_score_samples(*_far_problem())
         for dtype in (torch.float32, torch.float64):
             out = fn(*_far_problem(dtype))
             _expect(bool(torch.isfinite(out).all()),
                     f"log p(z) is −inf/NaN ({dtype}) for a point far from every component: every π_c N underflows "
                     "to 0 and log 0 = −inf. Stay in log space: torch.logsumexp(log π + log N, dim=1).")
-            _expect(_close(out.double(), _sklearn_diag_score_samples(*_far_problem()), tol=1e-4),
+            _expect(_close(out.double(), expected, tol=1e-4),
                     f"wrong value for the far point: {out.tolist()}.")
 
     return _run("check_mixture_log_likelihood", [("shape", shape), ("scikit-learn's values", matches_scikit_learn),

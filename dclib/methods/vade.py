@@ -237,7 +237,6 @@ class VaDE(AutoencoderClusterer):
         EM keeps VaDE's clusters as its start and only lets each one tilt and stretch: the
         correlations between embedding dimensions that the diagonal prior had to ignore.
         """
-        self.autoencoder_.eval()
         Z = self._all_codes(self.autoencoder_, X)
         return dist.on_rank0(lambda: GaussianMixture(
             self.n_clusters, covariance_type="full", random_state=self.random_state,
@@ -246,23 +245,22 @@ class VaDE(AutoencoderClusterer):
     @staticmethod
     def _all_codes(ae: Autoencoder, X: torch.Tensor) -> np.ndarray:
         """Every sample's code in float64, for scikit-learn; data parallel, each rank embeds its rows, then gather."""
+        ae.eval()
         return dist.gather_embeddings(embed(ae.encode, dist.shard_rows(X))).cpu().numpy().astype(np.float64)
 
     # ------------------------------------------------------------------ inference
-    def _final_mixture_proba(self, X: torch.Tensor) -> np.ndarray:
-        return self.final_mixture_.predict_proba(self.transform(X).astype(np.float64))
+    def _proba(self, X: torch.Tensor) -> np.ndarray:
+        """The cluster posteriors that give the labels: VaDE's γ, or the refitted full mixture's."""
+        if getattr(self, "final_mixture_", None) is not None:  # None, or absent in a model saved before the option
+            return self.final_mixture_.predict_proba(self.transform(X).astype(np.float64))
+        return self._responsibilities(X).cpu().numpy()
 
     def _predict(self, X: torch.Tensor) -> np.ndarray:
-        if getattr(self, "final_mixture_", None) is not None:
-            return self._final_mixture_proba(X).argmax(1).astype(np.int64)
-        return self._responsibilities(X).argmax(1).cpu().numpy().astype(np.int64)
+        return self._proba(X).argmax(1).astype(np.int64)
 
     def predict_proba(self, X) -> np.ndarray:
         """γ = p(c | z) at the mean of q(z|x) (or the refitted full mixture's posterior); rows sum to 1."""
-        X = self._check_X_predict(X)
-        if getattr(self, "final_mixture_", None) is not None:
-            return self._final_mixture_proba(X)
-        return self._responsibilities(X).cpu().numpy()
+        return self._proba(self._check_X_predict(X))
 
     @torch.no_grad()
     def sample(self, n: int, cluster: int | None = None, return_clusters: bool = False):
