@@ -6,7 +6,7 @@ import torch
 
 from dclib import DCN, cluster_acc
 from dclib.checks_dcn import _sequential_update  # the paper's per-point loop, the definition
-from dclib.methods.dcn import update_centroids
+from dclib.methods.dcn import PAPER_LAMDA, update_centroids
 
 SMALL_AE = (64, 128, 64, 10)
 EPOCHS = 5
@@ -79,8 +79,8 @@ def test_fit_predict_history_and_fitted_attributes(fitted, digits):
     h = model.history_
     assert {"epoch", "loss", "reconstruction", "kmeans", "acc", "nmi", "ari"} <= set(h)
     assert all(len(h[key]) == EPOCHS for key in ("loss", "reconstruction", "kmeans", "acc"))
-    np.testing.assert_allclose(np.array(h["loss"]), np.array(h["reconstruction"]) + model.lamda * np.array(h["kmeans"]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(np.array(h["loss"]),
+                               np.array(h["reconstruction"]) + model.lamda_ * np.array(h["kmeans"]), rtol=1e-5)
     assert h["kmeans"][-1] < h["kmeans"][0]  # the embedding becomes k-means friendly
     # counts start at the k-means cluster sizes (summing to n) and grow by n per epoch
     assert float(model.counts_.sum()) == n * (1 + EPOCHS)
@@ -108,6 +108,7 @@ def test_zero_epochs_keeps_the_kmeans_initialisation(digits):
         (np.zeros((5, 3)), 6, {}, "larger than the number of samples"),
         (np.zeros((10, 3)), 1, {}, "n_clusters"),
         (np.random.default_rng(0).normal(size=(10, 3)), 2, {"lamda": -1.0}, "lamda"),
+        (np.random.default_rng(0).normal(size=(10, 3)), 2, {"lamda": float("nan")}, "lamda"),
         (np.random.default_rng(0).normal(size=(10, 3)), 2, {"batch_size": 0}, "batch_size"),
     ],
 )
@@ -119,8 +120,28 @@ def test_bad_input_raises_clear_errors(X, k, kw, message):
 def test_save_and_load_round_trip(fitted, digits, tmp_path):
     fitted.save(tmp_path / "dcn.pt")
     loaded = DCN.load(tmp_path / "dcn.pt")
-    assert loaded.get_params() == fitted.get_params() and loaded.lamda == 1.0
+    assert loaded.get_params() == fitted.get_params() and loaded.lamda is None
+    assert loaded.lamda_ == fitted.lamda_ == PAPER_LAMDA / 64
     np.testing.assert_array_equal(loaded.labels_, fitted.labels_)
     np.testing.assert_array_equal(loaded.predict(digits.X), fitted.labels_)
     np.testing.assert_allclose(loaded.cluster_centers_, fitted.cluster_centers_)
     np.testing.assert_allclose(loaded.transform(digits.X), fitted.transform(digits.X), atol=1e-6)
+
+
+def test_default_lamda_is_the_papers_weight_in_the_librarys_units(digits):
+    # The paper weighs ½‖z − μ‖² by 0.05 against a reconstruction error summed over the D inputs; the
+    # library's is the mean, so the default is 0.05 / D. An explicit lamda is used as given.
+    assert DCN().lamda is None
+    default = small(epochs=1, pretrain_epochs=1, cache=False).fit(digits.X)
+    assert default.lamda_ == pytest.approx(0.05 / 64)
+    explicit = small(epochs=1, pretrain_epochs=1, cache=False, lamda=0.5).fit(digits.X)
+    assert explicit.lamda_ == 0.5
+    for model in (default, explicit):
+        h = model.history_
+        np.testing.assert_allclose(h["loss"], np.add(h["reconstruction"], np.multiply(model.lamda_, h["kmeans"])),
+                                   rtol=1e-5)
+    # on 28x28 images D = 784, whatever the input's shape
+    images = torch.rand(40, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    model = DCN(2, dims=(784, 16, 4), pretrain_epochs=1, epochs=1, batch_size=20, cache=False, device="cpu",
+                random_state=0).fit(images)
+    assert model.lamda_ == pytest.approx(0.05 / 784)
