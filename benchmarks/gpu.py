@@ -20,6 +20,11 @@ IDEC and DCN, IIC's other seeds, the adversarial and structure-based methods (wh
 ``FOLLOWUP_METHODS`` ``dclib.compare.METHODS`` has) on ``mnist-test``, then IMSAT on full ``mnist``.
 ``--plan followup2``: DAC and the newest methods on ``mnist-test`` seed 0 (JULE last), CatGAN on full ``mnist``,
 IDEC and DCN with CUDA-graph pretraining, then the other seeds.
+``--plan targets``: what the open issues still need, most wanted first: VaDE (fitted with
+``final_mixture="full"``, so each row also records its own argmax-γ labels in ``own_acc``) and DCN (with the
+paper's λ, its default since session 11) on ``mnist-test`` for every seed, VaDE on full ``mnist`` for every seed,
+ClustPy's VaDE and DCN on ``mnist-test`` (seed 0), InfoGAN and CatGAN on full ``mnist``, then DEN, the embedding
+method and JULE on full ``mnist`` (JULE last: its affinities grow as n²).
 Methods without a ``GPU_BUDGET`` entry run ``dclib.compare``'s own GPU configuration.
 
 Every finished run is appended at once to ``<out>/gpu_runs.csv`` (so a run stopped by a time
@@ -74,7 +79,7 @@ CLUSTPY_EPOCHS = (100, 150)  # the issue's ClustPy-on-H100 budget: pretraining +
 
 # Every row has the same columns (a method's extra ones are empty elsewhere), so that the appended CSV parses.
 CSV_COLUMNS = ["data", "n", "library", "method", "seed", "device", "seconds", "fit_seconds", "shared_pretrain_seconds",
-               "acc", "nmi", "ari", "n_iter", "iic_subhead_acc_mean", "iic_subhead_acc_std"]
+               "acc", "nmi", "ari", "n_iter", "iic_subhead_acc_mean", "iic_subhead_acc_std", "own_acc", "own_nmi"]
 
 
 def _budget(data: str, method: str, fast: bool) -> dict:
@@ -157,7 +162,24 @@ def plan_followup2(seeds: int, fast: bool) -> list[Job]:
     return jobs
 
 
-PLANS = {"first": plan, "followup": plan_followup, "followup2": plan_followup2}
+def plan_targets(seeds: int, fast: bool) -> list[Job]:
+    """The open issues' remaining GPU rows (#5, #7, #9, #10, #11), most wanted first."""
+    budget = lambda data, m: _budget(data, m, fast)
+    vade = lambda data, seed, guess: Job(data, "ours-gpu", "vade", seed, guess,
+                                          {**budget(data, "vade"), "final_mixture": "full"})
+    ours = lambda data, m, seed, guess: Job(data, "ours-gpu", m, seed, guess, budget(data, m))
+    jobs = []
+    for seed in range(seeds):  # DCN shares AE + k-means's autoencoder (its time is charged to DCN)
+        jobs += [vade("mnist-test", seed, 25), ours("mnist-test", "ae-kmeans", seed, 8),
+                 ours("mnist-test", "dcn", seed, 10)]
+    jobs += [vade("mnist", seed, 45) for seed in range(seeds)]
+    jobs += [Job("mnist-test", "clustpy", "vade", 0, 70), Job("mnist-test", "clustpy", "dcn", 0, 140)]
+    for m, guess in (("infogan", 60), ("catgan", 45), ("den", 60), ("embedding", 60), ("jule", 300)):
+        jobs += [ours("mnist", m, seed, guess) for seed in range(seeds)]
+    return jobs
+
+
+PLANS = {"first": plan, "followup": plan_followup, "followup2": plan_followup2, "targets": plan_targets}
 
 
 def build(job: Job, n_clusters: int, device: str, fast: bool):
@@ -270,6 +292,9 @@ def main() -> None:
             row["iic_subhead_acc_std"] = float(np.std(subhead_accs))
         if hasattr(model, "n_iter_"):
             row["n_iter"] = model.n_iter_
+        if getattr(model, "final_mixture_", None) is not None:  # VaDE's refit: also score its own argmax γ
+            own_scores = evaluate(ds.y, np.asarray(model.own_labels_))
+            row["own_acc"], row["own_nmi"] = own_scores["acc"], own_scores["nmi"]
         rows.append(row)
         pd.DataFrame([row]).reindex(columns=CSV_COLUMNS).to_csv(csv, mode="a", header=not csv.exists(), index=False)
         print(f"  {ds.name:<10} {job.library:<11} {job.method:<9} seed={job.seed} acc={scores['acc']:.3f} "
