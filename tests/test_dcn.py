@@ -145,3 +145,30 @@ def test_default_lamda_is_the_papers_weight_in_the_librarys_units(digits):
     model = DCN(2, dims=(784, 16, 4), pretrain_epochs=1, epochs=1, batch_size=20, cache=False, device="cpu",
                 random_state=0).fit(images)
     assert model.lamda_ == pytest.approx(0.05 / 784)
+
+
+def test_library_loss_is_the_papers_loss_divided_by_d_when_lamda_is_converted():
+    # The paper: mean over samples of ‖x̂ − x‖² (summed over D pixels) + λ/2 ‖z − μ_s‖². The library:
+    # reconstruction_loss (a mean over pixels too) + (λ / D) kmeans_loss. Same loss up to the factor D, so the
+    # same gradients up to D: the reason DCN's default lamda_ is PAPER_LAMDA / D.
+    from dclib.losses import kmeans_loss, reconstruction_loss
+    from dclib.models import MLPAutoencoder
+
+    g = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        ae = MLPAutoencoder((30, 8, 3)).double()
+    x = torch.rand(12, 30, generator=g, dtype=torch.float64)
+    mu = torch.randn(4, 3, generator=g, dtype=torch.float64)
+    s = torch.randint(0, 4, (12,), generator=g)
+    lam, D = 0.7, x.shape[1]
+
+    def grads(loss):
+        return torch.cat([t.flatten() for t in torch.autograd.grad(loss, list(ae.parameters()))])
+
+    z = ae.encode(x)
+    paper = (((ae.decode(z) - x) ** 2).sum(1) + lam / 2 * ((z - mu[s]) ** 2).sum(1)).mean()
+    z = ae.encode(x)
+    library = reconstruction_loss(ae.decode(z), x) + (lam / D) * kmeans_loss(z, mu, s)
+    torch.testing.assert_close(paper, D * library)
+    torch.testing.assert_close(grads(paper), D * grads(library))
