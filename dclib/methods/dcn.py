@@ -71,9 +71,9 @@ class DCN(AutoencoderClusterer):
     Too large a ``lamda`` pulls every point onto its centroid (the trivial way to lower the
     k-means term) and the accuracy falls below the k-means start: with λ = 1 the k-means term
     falls 40-fold in five epochs and the reconstruction error almost triples (lecture 06,
-    section 5.3). On mnist5k the
-    paper's weight gives ACC 0.632 ± 0.023 over six seeds against 0.611 ± 0.027 with λ = 1; on
-    scikit-learn's 8×8 digits λ = 1 does better (benchmarks/RESULTS.md, session 11).
+    section 5.3). On mnist5k the paper's weight gives ACC 0.632 ± 0.023 over six seeds against
+    0.611 ± 0.027 with λ = 1; on scikit-learn's 8×8 digits λ = 1 does better
+    (benchmarks/RESULTS.md, session 11).
 
     Choices, and why:
 
