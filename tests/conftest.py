@@ -1,4 +1,7 @@
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -38,3 +41,18 @@ def check_contract(capsys):
         assert "✓" in capsys.readouterr().out
 
     return verify
+
+
+@pytest.fixture
+def benchmark_script():
+    """Load ``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a package)."""
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"{name}_script", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # a script's dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -1,27 +1,13 @@
 """benchmarks/gpu.py: every job of every plan builds a valid estimator (no GPU needed: nothing is fitted)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("gpu_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # the script's dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_every_planned_job_builds_with_its_overrides(fast):
+def test_every_planned_job_builds_with_its_overrides(fast, benchmark_script):
     # A misspelt override (say final_mixture) or a method missing from dclib.compare would otherwise only
     # show on the GPU machine, as a failed job in the middle of a time-limited run.
-    gpu = _script()
+    gpu = benchmark_script("gpu")
     for name, plan in gpu.PLANS.items():
         jobs = plan(3, fast)
         assert jobs, name
@@ -34,8 +20,8 @@ def test_every_planned_job_builds_with_its_overrides(fast):
                 assert all(params[key] == value for key, value in job.overrides.items()), (name, job)
 
 
-def test_targets_plan_puts_the_open_issues_rows_first():
-    gpu = _script()
+def test_targets_plan_puts_the_open_issues_rows_first(benchmark_script):
+    gpu = benchmark_script("gpu")
     jobs = gpu.plan_targets(3, False)
     first = [(job.data, job.method) for job in jobs[:3]]
     assert first == [("mnist-test", "vade"), ("mnist-test", "ae-kmeans"), ("mnist-test", "dcn")]

@@ -1,7 +1,6 @@
 """benchmarks/taxonomy_grid.py and lecture 07 share one grid definition (dclib.taxonomy_grid)."""
 
 import csv
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -17,24 +16,17 @@ NOTEBOOK = ROOT / "notebooks" / "07_taxonomy.ipynb"
 MEASURED = ROOT / "benchmarks" / "measured" / "taxonomy_grid_cpu_2026-11-26_glorot.csv"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("taxonomy_grid_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _rows(path):
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         return reader.fieldnames, list(reader)
 
 
-def test_fast_script_writes_one_row_per_experiment_and_seed_and_resumes(tmp_path, capsys):
+def test_fast_script_writes_one_row_per_experiment_and_seed_and_resumes(tmp_path, capsys, benchmark_script):
     out = tmp_path / "grid.csv"
     argv = ["--fast", "--seeds", "2", "--n-samples", "120", "--device", "cpu", "--out", str(out),
             "--only", "AE + k-means,hardening / constant / joint,taxonomy", "--extra-conv-pretrain-epochs", "2"]
-    _script().main(argv)
+    benchmark_script("taxonomy_grid").main(argv)
     fields, rows = _rows(out)
     assert fields == list(tg.COLUMNS)
     # 3 chosen experiments + DBC and the taxonomy method with 2 conv pretraining epochs, each for seeds 0 and 1
@@ -55,7 +47,8 @@ def test_fast_script_writes_one_row_per_experiment_and_seed_and_resumes(tmp_path
     assert all(r["acc_own"] == r["acc_start"] for r in start)  # 0 epochs: the own assignment is the k-means start
     assert "±" in capsys.readouterr().out
 
-    _script().main(argv)  # resuming: every row is already there, nothing is refitted or duplicated
+    # resuming: every row is already there, nothing is refitted or duplicated
+    benchmark_script("taxonomy_grid").main(argv)
     assert len(_rows(out)[1]) == len(rows)
     assert "s (+ pretrain" not in capsys.readouterr().out
 

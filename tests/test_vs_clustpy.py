@@ -1,21 +1,9 @@
 """benchmarks/vs_clustpy.py: ClustPy's final re-clustering, applied to our models, and the side-by-side table."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from dclib import evaluate
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_clustpy.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("vs_clustpy_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class _Fitted:
@@ -37,8 +25,8 @@ def _blobs(seed: int = 0):
     return Z, y, centers
 
 
-def test_recluster_recovers_separated_clusters_for_kmeans_and_full_gmm():
-    vs = _script()
+def test_recluster_recovers_separated_clusters_for_kmeans_and_full_gmm(benchmark_script):
+    vs = benchmark_script("vs_clustpy")
     Z, y, centers = _blobs()
     model = _Fitted(Z, centers + 0.5)
     for name in ("dec", "idec", "dcn", "vade"):
@@ -47,18 +35,18 @@ def test_recluster_recovers_separated_clusters_for_kmeans_and_full_gmm():
         assert evaluate(y, labels)["acc"] == 1.0, name
 
 
-def test_recluster_vade_starts_from_the_learned_means():
+def test_recluster_vade_starts_from_the_learned_means(benchmark_script):
     # With one mean placed on each cluster the mixture keeps that order: cluster c of the refit is the
     # cluster whose start was means[c] (a k-means refit has no such link).
-    vs = _script()
+    vs = benchmark_script("vs_clustpy")
     Z, y, centers = _blobs(1)
     order = np.array([2, 0, 1])
     labels = vs.recluster("vade", _Fitted(Z, centers[order]), None, 3, seed=0)
     np.testing.assert_array_equal(labels, np.argsort(order)[y])
 
 
-def test_format_table_reports_the_time_ratio_to_clustpy_per_method():
-    vs = _script()
+def test_format_table_reports_the_time_ratio_to_clustpy_per_method(benchmark_script):
+    vs = benchmark_script("vs_clustpy")
     rows = [
         dict(method="dec", library="clustpy", seed=0, seconds=100.0, acc=0.6, nmi=0.6, ari=0.5),
         dict(method="dec", library="clustpy", seed=1, seconds=120.0, acc=0.7, nmi=0.6, ari=0.5),
