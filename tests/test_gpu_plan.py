@@ -1,5 +1,8 @@
 """benchmarks/gpu.py: every job of every plan builds a valid estimator (no GPU needed: nothing is fitted)."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 
@@ -29,3 +32,19 @@ def test_targets_plan_puts_the_open_issues_rows_first(benchmark_script):
     assert {job.data for job in vade} == {"mnist-test", "mnist"} and len(vade) == 6
     assert all(job.overrides["final_mixture"] == "full" for job in vade)  # one fit scores both read-outs
     assert jobs[-1].method == "jule"  # O(n²) affinities: last, so the deadline skips it before anything else
+
+
+def test_the_stream_script_runs_every_one_of_our_target_jobs_once(benchmark_script):
+    # benchmarks/gpu_targets.sh runs the plan as one process alone and five side by side, each picked by its --jobs
+    # patterns (read here from the script itself); a job matched by none of them would silently never run.
+    gpu = benchmark_script("gpu")
+    script = (Path(__file__).parents[1] / "benchmarks" / "gpu_targets.sh").read_text()
+    groups = re.findall(r"--jobs '([^']+)'", script) + re.findall(r"^stream \w+ '([^']+)' &$", script, re.M)
+    assert len(groups) == 6, groups
+    jobs = gpu.plan_targets(3, False)
+    picked = [[job.key for job in jobs if gpu.matches(job, set(group.split(",")))] for group in groups]
+    assert picked[0] == [f"mnist-test/ours-gpu/{m}/{s}" for s in range(3) for m in ("vade", "ae-kmeans", "dcn")]
+    assert picked[1] == [f"mnist/ours-gpu/vade/{s}" for s in range(3)]
+    assert sorted(picked[4]) == sorted(f"mnist/ours-gpu/{m}/{s}" for m in ("den", "embedding") for s in range(3))
+    ours = [job.key for job in jobs if job.library != "clustpy"]
+    assert sorted(sum(picked, [])) == sorted(ours)  # each of our jobs in exactly one process

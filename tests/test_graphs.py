@@ -4,8 +4,18 @@ hand-made point sets whose merge order is known."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 
-from dclib.graphs import gdl_affinity, gdl_merge, indicator, initial_clusters, knn_graph, laplacian, laplacian_quadratic
+from dclib.graphs import (
+    gdl_affinity,
+    gdl_merge,
+    indicator,
+    initial_clusters,
+    knn_graph,
+    knn_search_torch,
+    laplacian,
+    laplacian_quadratic,
+)
 
 
 def brute_knn(X, k, sigma2):
@@ -133,3 +143,115 @@ def test_initial_clusters_are_the_nearest_neighbour_components():
     labels = initial_clusters(knn_graph(X, 2))
     assert labels[0] == labels[1] == labels[2] and labels[3] == labels[4] and labels[5] == labels[6]
     assert len(set(labels.tolist())) == 3
+
+
+def _reference_gdl_merge(W, labels, n_clusters, record=False):
+    """The former ``gdl_merge``, copied: every affinity recomputed with ``gdl_affinity`` after each merge."""
+    labels = np.unique(np.asarray(labels), return_inverse=True)[1]
+    m = int(labels.max()) + 1
+    W = sp.csr_matrix(W)
+    links = (W + W.T).tocsr()
+    merges = []
+    while m > n_clusters:
+        A = gdl_affinity(W, labels)
+        a = b = -1
+        isolated = np.flatnonzero(np.diff(A.indptr) == 0)
+        if len(isolated):
+            S = indicator(labels, m)
+            L = (S.T @ links @ S).tolil()
+            L.setdiag(0)
+            L = L.tocsr()
+            L.eliminate_zeros()
+            sizes = np.bincount(labels, minlength=m)
+            linked = [c for c in isolated[np.argsort(sizes[isolated], kind="stable")] if L.indptr[c + 1] > L.indptr[c]]
+            if linked:
+                a = linked[0]
+                row = slice(L.indptr[a], L.indptr[a + 1])
+                b = int(L.indices[row][np.argmax(L.data[row] / sizes[L.indices[row]])])
+                value = 0.0
+        if a < 0:
+            A = A.tocoo()
+            if A.nnz:
+                best = int(np.argmax(A.data))
+                a, b, value = int(A.row[best]), int(A.col[best]), float(A.data[best])
+            else:
+                a, b = np.argsort(np.bincount(labels), kind="stable")[:2].tolist()
+                value = 0.0
+        a, b = min(a, b), max(a, b)
+        if record:
+            merges.append((np.flatnonzero(labels == a), np.flatnonzero(labels == b), value))
+        labels[labels == b] = a
+        labels[labels > b] -= 1
+        m -= 1
+    return (labels, merges) if record else labels
+
+
+def _assert_same_merges(W, labels, targets):
+    """gdl_merge and the full-recomputation loop give the same labels and the same recorded merges."""
+    for target in targets:
+        expected, expected_merges = _reference_gdl_merge(W, labels, target, record=True)
+        got, merges = gdl_merge(W, labels, target, record=True)
+        np.testing.assert_array_equal(got, expected)
+        assert len(merges) == len(expected_merges)
+        for (a, b, value), (ea, eb, evalue) in zip(merges, expected_merges, strict=True):
+            np.testing.assert_array_equal(a, ea)
+            np.testing.assert_array_equal(b, eb)
+            assert value == pytest.approx(evalue, rel=1e-9, abs=0)
+    return expected_merges
+
+
+@pytest.mark.parametrize(("seed", "n", "k", "singletons"),
+                         [(0, 300, 3, False), (1, 160, 5, True), (2, 400, 10, False), (3, 150, 3, True),
+                          (4, 250, 5, False)])
+def test_incremental_merge_matches_full_recomputation(seed, n, k, singletons):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(0, 5, (6, 3))[rng.integers(0, 6, n)] + rng.normal(size=(n, 3))
+    W = knn_graph(X, k)
+    labels = np.arange(n) if singletons else initial_clusters(W)
+    m = int(labels.max()) + 1
+    _assert_same_merges(W, labels, [max(1, m // 2), 4, 1] if m < 200 else [m // 2, 3])
+
+
+def test_incremental_merge_matches_on_isolated_and_unconnected_clusters():
+    """Three far blobs (three components) plus outliers near the largest that nobody has as a neighbour:
+    the outliers have edges but no 2-path (the isolated rule), and the last two merges join components,
+    the two smallest first."""
+    rng = np.random.default_rng(5)
+    X = np.r_[rng.normal(0, 1, (20, 2)) + 1000, rng.normal(0, 1, (40, 2)) - 1000, rng.normal(0, 1, (90, 2)),
+              [[6.0, 0], [0, -7.0], [-6.5, 6.5]]]
+    W = knn_graph(X, 4)
+    merges = _assert_same_merges(W, np.arange(len(X)), [1])
+    links = (W + W.T).tocsr()
+    linked = [links[a][:, b].nnz > 0 for a, b, value in merges if value == 0.0]
+    assert any(linked) and not all(linked)  # both branches taken by the reference
+
+
+def test_ties_go_to_the_smallest_pair_and_merging_resumes_exactly():
+    """On a lattice many affinities tie exactly: the first pair in (a, b) order wins, and the values do not
+    depend on the merge history (stopping and restarting gives the same merges, bit for bit)."""
+    X = np.array([[x, y] for x in range(8) for y in range(6)], dtype=float)
+    W = knn_graph(X, 4, sigma2=1.0)
+    labels, merges = gdl_merge(W, np.arange(48), 6, record=True)
+    assert [merges[0][0].tolist(), merges[0][1].tolist()] == [[0], [1]]
+    half, first = gdl_merge(W, np.arange(48), 20, record=True)
+    rest, second = gdl_merge(W, half, 6, record=True)
+    np.testing.assert_array_equal(rest, labels)
+    for (a, b, value), (ea, eb, evalue) in zip(first + second, merges, strict=True):
+        np.testing.assert_array_equal(a, ea)
+        np.testing.assert_array_equal(b, eb)
+        assert value == evalue
+
+
+@pytest.mark.parametrize("max_block", [2**27, 97])  # one block, and blocks of one row (an uneven last one)
+def test_torch_knn_search_finds_the_same_neighbours_as_scikit_learn(max_block):
+    # knn_graph searches on the GPU when the data is there; the search must be exact, like scikit-learn's.
+    X = np.random.default_rng(0).normal(size=(120, 7))
+    X[5] = X[9]  # a duplicate: each of the two must get the other, not itself
+    d2, idx = knn_search_torch(torch.as_tensor(X), 6, max_block=max_block)
+    W = knn_graph(X, 6)
+    assert idx.shape == (120, 6) and not (idx == np.arange(120)[:, None]).any()
+    np.testing.assert_array_equal(np.sort(idx, 1), np.sort(W.indices.reshape(120, 6), 1))
+    brute = ((X[:, None] - X[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(d2, np.take_along_axis(brute, idx, 1), atol=1e-10)
+    assert (np.diff(d2, axis=1) >= 0).all()  # nearest first
+    assert idx[5, 0] == 9 and idx[9, 0] == 5 and d2[5, 0] < 1e-12
