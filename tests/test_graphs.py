@@ -255,3 +255,43 @@ def test_torch_knn_search_finds_the_same_neighbours_as_scikit_learn(max_block):
     np.testing.assert_allclose(d2, np.take_along_axis(brute, idx, 1), atol=1e-10)
     assert (np.diff(d2, axis=1) >= 0).all()  # nearest first
     assert idx[5, 0] == 9 and idx[9, 0] == 5 and d2[5, 0] < 1e-12
+
+
+def _fragment_graph():
+    """A (0-3) and B (4-7): cliques of weight 1 joined by 3 ↔ 4 (0.5); F (8-9): a pair joined to A by 0 ↔ 8 only
+    (1e-6). GDL's affinity A–F is positive but tiny, far below A–B's, so plain GDL merges A with B."""
+    W = np.zeros((10, 10))
+    for block in (range(4), range(4, 8), range(8, 10)):
+        for i in block:
+            for j in block:
+                W[i, j] = float(i != j)
+    W[3, 4] = W[4, 3] = 0.5
+    W[0, 8] = W[8, 0] = 1e-6
+    return sp.csr_matrix(W)
+
+
+def test_min_size_absorbs_a_fragment_instead_of_giving_it_a_cluster():
+    W = _fragment_graph()
+    start = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2])
+    assert 0 < gdl_affinity(W, start)[0, 2] < 1e-9  # F has a 2-path to A: not the isolated rule's case
+    np.testing.assert_array_equal(gdl_merge(W, start, 2), [0, 0, 0, 0, 0, 0, 0, 0, 1, 1])  # plain GDL: A ∪ B, and F
+    labels, merges = gdl_merge(W, start, 2, record=True, min_size=3)
+    np.testing.assert_array_equal(labels, [0, 0, 0, 0, 1, 1, 1, 1, 0, 0])  # F joins A, the cluster it is linked to
+    assert merges[0][2] == 0.0 and list(merges[0][1]) == [8, 9]
+    with pytest.raises(ValueError, match="min_size"):
+        gdl_merge(W, start, 2, min_size=0)
+
+
+def test_min_size_waits_until_the_large_clusters_are_the_target_number():
+    # From singletons every cluster is small: GDL's own order must grow clusters until two reach min_size (absorbing
+    # each singleton into its most-linked neighbour from the start would be another algorithm); then the rest
+    # (7, then 8 and 9) are absorbed by edge weight.
+    W = _fragment_graph()
+    labels, merges = gdl_merge(W, np.arange(10), 2, record=True, min_size=3)
+    np.testing.assert_array_equal(labels, [0, 0, 0, 0, 1, 1, 1, 1, 0, 0])
+    values = [value for *_, value in merges]
+    assert all(v > 0 for v in values[:5]) and values[5:] == [0.0, 0.0, 0.0]  # A and {4, 5, 6} first, by affinity
+    assert [list(b) for _, b, _ in merges[5:]] == [[7], [9], [8, 9]]
+    # min_size=1 (the default) is plain GDL, merge for merge
+    assert [(list(a), list(b)) for a, b, _ in gdl_merge(W, np.arange(10), 2, record=True, min_size=1)[1]] == [
+        (list(a), list(b)) for a, b, _ in gdl_merge(W, np.arange(10), 2, record=True)[1]]

@@ -117,3 +117,26 @@ def test_coordinate_groups_put_correlated_units_together():
     groups = coordinate_groups(Z, 2, random_state=0).tolist()
     assert groups[0] == groups[1] == groups[4] and groups[2] != groups[0]
     assert coordinate_groups(Z, 5).tolist() == list(range(5))
+
+
+def test_jule_absorbs_fragments_in_its_last_period_only(small_digits, monkeypatch):
+    # Only the merge down to n_clusters may use the fragment rule: in earlier periods almost every cluster is
+    # smaller than the final minimum size, and absorbing them all would replace GDL's order altogether.
+    import dclib.methods.jule as jule_module
+
+    calls = []
+    real = jule_module.gdl_merge
+
+    def spy(W, labels, n_clusters, record=False, min_size=1):
+        calls.append((n_clusters, min_size))
+        return real(W, labels, n_clusters, record=record, min_size=min_size)
+
+    monkeypatch.setattr(jule_module, "gdl_merge", spy)
+    X, _ = small_digits
+    model = _jule(epochs_per_period=0).fit(X)
+    assert model.min_cluster_size_ == max(1, len(X) // 500)  # "auto": 1 % of the mean cluster size n / K
+    assert calls[-1] == (5, model.min_cluster_size_) and all(size == 1 for _, size in calls[:-1])
+    assert _jule(epochs_per_period=0, min_cluster_size=7).fit(X).min_cluster_size_ == 7
+    for bad in (0, "big", 2.5):
+        with pytest.raises(ValueError, match="min_cluster_size"):
+            _jule(min_cluster_size=bad).fit(X)
