@@ -211,7 +211,7 @@ class _GDLMerger:
     def __init__(self, W: sp.csr_matrix, labels: np.ndarray, n_clusters: int = 1, min_size: int = 1):
         self.W, self.Wt = W, W.T.tocsr()
         self.Wt.sum_duplicates()  # sorted columns: every sum runs in point order
-        self.links: sp.csr_matrix | None = None  # W + Wᵀ, built when an isolated cluster first shows up
+        self.links: sp.csr_matrix | None = None  # W + Wᵀ, built when the isolated or fragment rule first needs it
         self.n, m = W.shape[0], int(labels.max()) + 1
         self.lab = labels.copy()
         self.size = np.bincount(labels, minlength=m)
@@ -237,7 +237,7 @@ class _GDLMerger:
         for a in range(m):
             if not self.nbr[a]:
                 self._set_pending(a)
-        # fragments (clusters under min_size), absorbed once the others alone fill the target
+        # fragments (clusters under min_size), absorbed once the others are exactly the target's number
         self.n_clusters, self.min_size, self.m = n_clusters, min_size, m
         self.small = {a for a in range(m) if self.size[a] < min_size}
         self.small_heap = [(int(self.size[a]), a, 0) for a in self.small]  # (size, name, version), lazy
