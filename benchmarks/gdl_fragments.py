@@ -4,10 +4,10 @@
 
 No learning at all: the k-NN graph (k = 20) of the first n images of full MNIST (train then test), its
 initial clusters (1-NN components), then greedy GDL merging down to 10 clusters, once as plain GDL
-(``min_size=1``) and once absorbing clusters under 1 % of the mean cluster size (``min_size = n / 1000``,
-JULE's "auto"). Prints one row per run (ACC/NMI/ARI, the smallest final cluster, the merge's seconds)
-and writes them to ``--out``. This is JULE's first forward pass, and where its fragments come from
-(lecture 11, section 7.2).
+(``min_size=1``) and once absorbing clusters under 1 % of the mean cluster size (``fragment_size``:
+n / 1000 for 10 clusters, JULE's "auto"). Prints one row per run (ACC/NMI/ARI, the smallest final
+cluster, the merge's seconds) and writes them to ``--out``. This is JULE's first forward pass, and
+where its fragments come from (lecture 11, section 7.2).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dclib import evaluate, load_dataset  # noqa: E402
-from dclib.graphs import gdl_merge, initial_clusters, knn_graph  # noqa: E402
+from dclib.graphs import fragment_size, gdl_merge, initial_clusters, knn_graph  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
         W = knn_graph(X, args.n_neighbors)
         initial = initial_clusters(W)
         graph_seconds = time.perf_counter() - start
-        for min_size in (1, max(1, n // 1000)):
+        for min_size in (1, fragment_size(n, 10)):
             start = time.perf_counter()
             labels = gdl_merge(W, initial, 10, min_size=min_size)
             sizes = np.bincount(labels)

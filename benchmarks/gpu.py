@@ -24,7 +24,7 @@ IDEC and DCN with CUDA-graph pretraining, then the other seeds.
 ``final_mixture="full"``, so each row also records its own argmax-γ labels in ``own_acc``) and DCN (with the
 paper's λ, its default since session 11) on ``mnist-test`` for every seed, VaDE on full ``mnist`` for every seed,
 ClustPy's VaDE and DCN on ``mnist-test`` (seed 0), InfoGAN and CatGAN on full ``mnist``, then DEN, the embedding
-method and JULE on full ``mnist`` (JULE last: its affinities grow as n²).
+method and JULE on full ``mnist`` (JULE last: the slowest per seed when the plan was written).
 Methods without a ``GPU_BUDGET`` entry run ``dclib.compare``'s own GPU configuration.
 
 Every finished run is appended at once to ``<out>/gpu_runs.csv`` (so a run stopped by a time

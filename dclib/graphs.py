@@ -39,6 +39,7 @@ __all__ = [
     "gdl_affinity",
     "initial_clusters",
     "gdl_merge",
+    "fragment_size",
 ]
 
 
@@ -390,6 +391,15 @@ class _GDLMerger:
     def labels(self) -> np.ndarray:
         """Labels 0..m−1 in the order of the clusters' names (= the old loop's current ids)."""
         return np.unique(self.lab, return_inverse=True)[1]
+
+
+def fragment_size(n_samples: int, n_clusters: int) -> int:
+    """``gdl_merge``'s ``min_size`` by default for JULE: 1 % of the mean cluster size, n / (100·K), at least 1.
+
+    Small enough that no real digit class comes near it (MNIST classes are ~10 % of the data), large
+    enough to catch the 2–24-image fragments greedy GDL leaves on 70,000 images (there: 70).
+    """
+    return max(1, int(n_samples) // (100 * int(n_clusters)))
 
 
 def gdl_merge(W: sp.spmatrix, labels: np.ndarray, n_clusters: int, record: bool = False, min_size: int = 1):

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..graphs import gdl_affinity, gdl_merge, initial_clusters, knn_graph
+from ..graphs import fragment_size, gdl_affinity, gdl_merge, initial_clusters, knn_graph
 from ..losses import jule_triplet_loss
 from ..train import embed, train
 from .base import BaseClusterer
@@ -181,17 +181,17 @@ class JULE(BaseClusterer):
         if labels.max() + 1 < self.n_clusters:  # tiny data: start from singletons instead
             labels = np.arange(n)
         self.initial_n_clusters_ = int(labels.max()) + 1
-        self.min_cluster_size_ = (max(1, n // (100 * int(self.n_clusters))) if self.min_cluster_size == "auto"
+        self.min_cluster_size_ = (fragment_size(n, int(self.n_clusters)) if self.min_cluster_size == "auto"
                                   else int(self.min_cluster_size))
         period = 0
         while True:
             m = int(labels.max()) + 1
             target = max(int(self.n_clusters), math.ceil(m * (1 - self.merge_rate)))
             target = min(target, m - 1) if m > self.n_clusters else m
-            # the last period's fragments are absorbed rather than left as clusters (dclib.graphs.gdl_merge)
-            labels = gdl_merge(W, labels, target, min_size=self.min_cluster_size_ if target == self.n_clusters else 1)
-            loss = math.nan
             done = target == self.n_clusters
+            # the last period's fragments are absorbed rather than left as clusters (dclib.graphs.gdl_merge)
+            labels = gdl_merge(W, labels, target, min_size=self.min_cluster_size_ if done else 1)
+            loss = math.nan
             if not done and int(self.epochs_per_period) > 0:
                 sample = self._triplet_sampler(labels, W)
 
