@@ -25,6 +25,8 @@ IDEC and DCN with CUDA-graph pretraining, then the other seeds.
 paper's λ, its default since session 11) on ``mnist-test`` for every seed, VaDE on full ``mnist`` for every seed,
 ClustPy's VaDE and DCN on ``mnist-test`` (seed 0), InfoGAN and CatGAN on full ``mnist``, then DEN, the embedding
 method and JULE on full ``mnist`` (JULE last: the slowest per seed when the plan was written).
+``--plan graphs`` (``benchmarks/gpu_graphs.sh``): ours and ClustPy's DEC, IDEC and VaDE on ``mnist-test`` in one
+run, now that our clustering steps replay CUDA graphs, then VaDE on full ``mnist``.
 Methods without a ``GPU_BUDGET`` entry run ``dclib.compare``'s own GPU configuration.
 
 Every finished run is appended at once to ``<out>/gpu_runs.csv`` (so a run stopped by a time
@@ -187,12 +189,29 @@ def plan_targets(seeds: int, fast: bool) -> list[Job]:
     return jobs
 
 
+def plan_graphs(seeds: int, fast: bool) -> list[Job]:
+    """#9's same-machine speed table now that DEC's, IDEC's and VaDE's own training steps replay CUDA graphs:
+    ours on ``mnist-test`` seed by seed (AE + k-means, DEC, IDEC sharing one autoencoder; VaDE with its full
+    refit), ClustPy's DEC, IDEC and VaDE on ``mnist-test`` (seed 0) on the same machine, then VaDE on full
+    ``mnist`` with the longer ELBO training (#5)."""
+    budget = lambda data, m: _budget(data, m, fast)
+    ours = lambda data, m, seed, guess, **extra: Job(data, "ours-gpu", m, seed, guess, {**budget(data, m), **extra})
+    jobs = []
+    for seed in range(seeds):
+        jobs += [ours("mnist-test", "ae-kmeans", seed, 8), ours("mnist-test", "dec", seed, 8),
+                 ours("mnist-test", "idec", seed, 10), ours("mnist-test", "vade", seed, 20, final_mixture="full")]
+    jobs += [Job("mnist-test", "clustpy", m, 0, g) for m, g in (("dec", 50), ("idec", 60), ("vade", 75))]
+    jobs += [ours("mnist", "vade", seed, 60, final_mixture="full") for seed in range(seeds)]
+    return jobs
+
+
 def matches(job: Job, patterns: set[str]) -> bool:
     """Whether ``job`` matches one of ``--jobs``'s shell-style patterns of data/library/method/seed."""
     return any(fnmatch(job.key, pattern) for pattern in patterns)
 
 
-PLANS = {"first": plan, "followup": plan_followup, "followup2": plan_followup2, "targets": plan_targets}
+PLANS = {"first": plan, "followup": plan_followup, "followup2": plan_followup2, "targets": plan_targets,
+         "graphs": plan_graphs}
 
 
 def build(job: Job, n_clusters: int, device: str, fast: bool):
@@ -248,7 +267,7 @@ def main() -> None:
     name = torch.cuda.get_device_name() if dev.type == "cuda" else (platform.processor() or "cpu")
     print(f"# {date.today()} | device {dev} ({name}) | torch {torch.__version__} | "
           f"{torch.get_num_threads()} CPU threads | tf32 {not args.no_tf32} | "
-          f"CUDA-graph pretraining {os.environ.get('DCLIB_CUDA_GRAPHS', '1') != '0'} | deadline {args.deadline:.0f} s",
+          f"CUDA graphs {os.environ.get('DCLIB_CUDA_GRAPHS', '1') != '0'} | deadline {args.deadline:.0f} s",
           flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,10 @@ __all__ = [
     "History",
     "train",
     "embed",
-    "train_graphed",
+    "GraphedStep",
+    "cuda_graphs_enabled",
+    "graph_backend",
+    "decay_learning_rate",
     "pretrain_end_to_end",
     "pretrain_greedy",
     "pretrain_autoencoder",
@@ -103,6 +106,9 @@ def train(
     history: History | None = None,
     drop_last: bool = False,
     sample_mean: bool = True,
+    after_batch: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
+    cuda_graph: bool = False,
+    modules: Iterable[nn.Module] = (),
 ) -> History:
     """Run ``epochs`` passes of mini-batch optimisation of ``step(indices)``.
 
@@ -121,6 +127,12 @@ def train(
     (re-weighted per rank so that uneven shards still give the global mean); a step whose loss is
     already computed from statistics reduced over ranks (IIC's joint) passes False. A last batch
     smaller than the number of ranks is skipped (some rank would get no sample).
+
+    ``after_batch(iteration, terms)`` sees each step's terms (device tensors: read them on the
+    device, or the loop syncs). ``cuda_graph=True`` replays every full batch's step from one
+    captured CUDA graph (``GraphedStep``: read its contract) where ``graph_backend`` allows one; an
+    epoch's last, smaller batch runs eagerly, and ``modules`` are the modules whose buffers the
+    capture's warm-up must not change.
     """
     history = History() if history is None else history
     distributed = dist.is_distributed()
@@ -128,6 +140,8 @@ def train(
     if distributed:
         dist.broadcast_parameters(p for group in optimizer.param_groups for p in group["params"])
         batches = dist.batch_generator(generator, device)
+    backend = graph_backend(device) if cuda_graph and not distributed else None
+    replay = None if backend is None else GraphedStep(step, optimizer, batch_size, device, backend, modules)
     iteration = 0
     bar = progress(range(epochs), enabled=show_progress, desc=desc)
     for epoch in bar:
@@ -143,15 +157,25 @@ def train(
             if distributed:
                 local = dist.shard_batch(idx)
                 weight = dist.shard_weight(len(local), len(idx)) if sample_mean else None
-                _accumulate(totals, _eager_step(step, optimizer, local, weight), len(local))
-                seen += len(local)
+                terms = _eager_step(step, optimizer, local, weight)
+                n_batch = len(local)
+                _accumulate(totals, terms, n_batch)
+            elif replay is not None and len(idx) == batch_size:
+                terms = replay(idx)  # its epoch sums accumulate inside the graph
+                n_batch = batch_size
             else:
-                _accumulate(totals, _eager_step(step, optimizer, idx), len(idx))
-                seen += len(idx)
+                terms = _eager_step(step, optimizer, idx)
+                n_batch = len(idx)
+                _accumulate(totals, terms, n_batch)
+            seen += n_batch
+            if after_batch is not None:
+                after_batch(iteration, terms)
             iteration += 1
             if max_iter is not None and iteration >= max_iter:
                 stop = True
                 break
+        if replay is not None:
+            replay.drain_into(totals)
         if distributed:  # global epoch means: one all-reduce per epoch
             totals = {key: dist.all_sum(value) for key, value in totals.items()}
             seen = int(dist.all_sum(torch.tensor(seen, device=device)))
@@ -167,75 +191,136 @@ def train(
     return history
 
 
-def train_graphed(
-    step: StepFn,
-    optimizer: torch.optim.Optimizer,
-    module: nn.Module,
-    n_samples: int,
-    *,
-    epochs: int,
-    batch_size: int,
-    device: torch.device,
-    generator: torch.Generator | None = None,
-    desc: str = "training",
-    show_progress: bool = True,
-) -> History:
-    """``train`` on a GPU with each full batch's step replayed from one captured CUDA graph.
+class CudaGraphBackend:
+    """Capture and replay with ``torch.cuda.CUDAGraph``; the warm-up runs on a side stream, as capture requires."""
 
-    Why: the eager loop is launch-bound on a GPU — on an H200 a d-500-500-2000-10 autoencoder step
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.graph = torch.cuda.CUDAGraph()
+
+    def warm_up(self, fn: Callable[[], object], times: int) -> None:
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(times):
+                fn()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+
+    def capture(self, fn: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        with torch.cuda.graph(self.graph):
+            return fn()
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+def cuda_graphs_enabled(device: torch.device) -> bool:
+    """Whether ``train(cuda_graph=True)`` replays steps on ``device``: a CUDA device, one process,
+    and ``DCLIB_CUDA_GRAPHS`` not ``0`` (set it to compare with the eager loop, or to debug a step).
+    Methods use it to build a ``capturable`` optimiser and a tensor learning rate only when needed."""
+    return device.type == "cuda" and not dist.is_distributed() and os.environ.get("DCLIB_CUDA_GRAPHS", "1") != "0"
+
+
+def graph_backend(device: torch.device) -> CudaGraphBackend | None:
+    """The backend that replays full batches, or None where ``train`` runs every step eagerly.
+    Tests replace this function to run the graphed bookkeeping on the CPU."""
+    return CudaGraphBackend(device) if cuda_graphs_enabled(device) else None
+
+
+class GraphedStep:
+    """One optimiser step on a full batch, captured once and replayed for every full batch.
+
+    Why: on a GPU the eager loop is launch-bound — on an H200 a d-500-500-2000-10 autoencoder step
     costs ~2 ms of kernel launches for microseconds of arithmetic. Forward, backward and the
-    optimiser step are captured once (``torch.cuda.graph``) and replayed with the batch indices
-    copied into a static buffer. Same batches and the same maths as ``train``: the last, smaller
-    batch of an epoch runs eagerly. ``step`` must keep no host-side state (pure in the batch), and
-    the optimiser must be built with ``capturable=True``. ``module`` is restored after the
-    warm-up steps the capture needs, and the optimiser's state is reset, so training starts from
-    the given weights as a fresh optimiser would.
-    """
-    if device.type != "cuda":
-        raise ValueError("train_graphed needs CUDA tensors; use train() on the CPU.")
-    static_idx = torch.zeros(batch_size, dtype=torch.long, device=device)
-    snapshot = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
-    with torch.cuda.stream(side):  # warm-up on a side stream, as graph capture requires
-        for _ in range(3):
-            optimizer.zero_grad(set_to_none=True)
-            _terms(step(static_idx))["loss"].backward()
-            optimizer.step()
-    torch.cuda.current_stream(device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    optimizer.zero_grad(set_to_none=True)
-    with torch.cuda.graph(graph):
-        captured = _terms(step(static_idx))
-        captured["loss"].backward()
-        optimizer.step()
-    static_terms = {key: value.detach() for key, value in captured.items()}
-    with torch.no_grad():  # undo the warm-up, in place (the graph holds these tensors' addresses)
-        module.load_state_dict(snapshot)
-        for state in optimizer.state.values():
-            for value in state.values():
-                if torch.is_tensor(value):
-                    value.zero_()
+    optimiser step are captured once and replayed with the batch's indices copied into a static
+    buffer: the same batches and the same maths, without the launches.
 
-    history = History()
-    bar = progress(range(epochs), enabled=show_progress, desc=desc)
-    iteration = 0
-    for epoch in bar:
-        totals: dict[str, torch.Tensor] = {}
-        for idx in minibatches(n_samples, batch_size, generator=generator, device=device):
-            if len(idx) == batch_size:
-                static_idx.copy_(idx)
-                graph.replay()
-                terms = static_terms
+    The contract, because a replay re-runs kernels, not Python: ``step`` must be pure in the batch
+    (no host-side state; tensors it reads, e.g. DEC's target P, are updated *in place*); an
+    optimiser with a state step counter must be built with ``capturable=True``; a learning rate that
+    a scheduler changes must be a tensor (a float is baked into the graph, and a changed float is
+    refused at the next replay). Capture is lazy (at the first full batch, so a ``before_batch``
+    hook can set up what the step reads) and its warm-up steps are undone: the parameters, the
+    ``modules``' buffers and the optimiser's state are restored, so training starts from the given
+    weights as with a fresh optimiser.
+
+    The epoch sums of the terms are accumulated inside the graph too (``drain_into``), so a replayed
+    step launches nothing but the replay and the copy of its indices.
+    """
+
+    def __init__(self, step: StepFn, optimizer: torch.optim.Optimizer, batch_size: int, device: torch.device,
+                 backend, modules: Iterable[nn.Module] = (), warm_up_steps: int = 3):
+        self.step, self.optimizer, self.backend = step, optimizer, backend
+        self.modules = tuple(modules)
+        self.warm_up_steps = warm_up_steps
+        self.static_idx = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.batch_size = batch_size
+        self.outputs: dict[str, torch.Tensor] | None = None
+        self.sums: dict[str, torch.Tensor] = {}  # Σ over replayed batches of batch_size × term
+        self._captured_lrs: list = []
+
+    def _one_step(self) -> dict[str, torch.Tensor]:
+        self.optimizer.zero_grad(set_to_none=True)  # backward then writes fresh (graph-owned) gradients
+        terms = _terms(self.step(self.static_idx))
+        terms["loss"].backward()
+        self.optimizer.step()
+        terms = {key: value.detach() for key, value in terms.items()}
+        for key, value in terms.items():
+            if key not in self.sums:  # allocated in the (eager) warm-up, outside the graph's pool
+                self.sums[key] = torch.zeros_like(value)
+            self.sums[key].add_(value, alpha=self.batch_size)
+        return terms
+
+    def _capture(self) -> None:
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        saved = [p.detach().clone() for p in params]
+        buffers = [b for m in self.modules for b in m.buffers()]
+        saved_buffers = [b.detach().clone() for b in buffers]
+        self.backend.warm_up(self._one_step, self.warm_up_steps)
+        self.outputs = self.backend.capture(self._one_step)
+        with torch.no_grad():  # undo the warm-up in place: the graph holds these tensors' addresses
+            for tensor, value in zip([*params, *buffers], [*saved, *saved_buffers], strict=True):
+                tensor.copy_(value)
+            for state in self.optimizer.state.values():
+                for value in state.values():
+                    if torch.is_tensor(value):
+                        value.zero_()
+            for value in self.sums.values():
+                value.zero_()
+        self._captured_lrs = [g["lr"] for g in self.optimizer.param_groups]
+
+    def __call__(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the step on ``idx`` (a full batch); returns the step's terms (overwritten by the next call)."""
+        if self.outputs is None:
+            self._capture()
+        for group, captured in zip(self.optimizer.param_groups, self._captured_lrs, strict=True):
+            # a tensor lr must be the same tensor (changed in place); a float must be unchanged
+            if (group["lr"] is not captured) if torch.is_tensor(captured) else (group["lr"] != captured):
+                raise RuntimeError(
+                    "The learning rate changed after the CUDA graph was captured, and a graph replays the "
+                    "old one. Build the optimiser with a tensor lr (torch.tensor(lr, device=...)) and change "
+                    "it in place (dclib.train.decay_learning_rate), or set DCLIB_CUDA_GRAPHS=0."
+                )
+        self.static_idx.copy_(idx)
+        self.backend.replay()
+        return self.outputs
+
+    def drain_into(self, totals: dict[str, torch.Tensor]) -> None:
+        """Add the replayed batches' sums to ``totals`` (``train``'s epoch sums) and reset them."""
+        for key, value in self.sums.items():
+            totals[key] = totals[key] + value if key in totals else value.clone()
+            value.zero_()
+
+
+def decay_learning_rate(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """Multiply every group's learning rate by ``factor``: a float is replaced (as ``StepLR`` does),
+    a tensor lr is changed in place, so a captured CUDA graph (``GraphedStep``) sees the new value."""
+    with torch.no_grad():
+        for group in optimizer.param_groups:
+            if torch.is_tensor(group["lr"]):
+                group["lr"].mul_(factor)
             else:
-                terms = _eager_step(step, optimizer, idx)
-            _accumulate(totals, terms, len(idx))
-            iteration += 1
-        means = _epoch_means(totals, n_samples, desc, epoch)
-        history.log(epoch=epoch, iteration=iteration, **means)
-        bar.set_postfix(loss=f"{means['loss']:.4f}")
-    bar.close()
-    return history
+                group["lr"] = group["lr"] * factor
 
 
 @torch.no_grad()
@@ -269,21 +354,19 @@ def pretrain_end_to_end(
     if recon_loss not in RECON_LOSSES:
         raise ValueError(f"recon_loss must be one of {sorted(RECON_LOSSES)}, got {recon_loss!r}.")
     loss_fn = RECON_LOSSES[recon_loss]
-    graphed = (X.is_cuda and len(X) > batch_size and os.environ.get("DCLIB_CUDA_GRAPHS", "1") != "0"
-               and not dist.is_distributed())
-    optimizer = torch.optim.Adam(ae.parameters(), lr=lr, capturable=graphed)
+    # Capturable Adam keeps its step counter on the device, so the CUDA-graph replay (``train``'s
+    # ``cuda_graph``; DCLIB_CUDA_GRAPHS=0 turns it off) can run the optimiser step too.
+    optimizer = torch.optim.Adam(ae.parameters(), lr=lr, capturable=cuda_graphs_enabled(X.device))
     ae.train()
 
     def step(idx: torch.Tensor) -> torch.Tensor:
         x = X[idx]
         return loss_fn(ae(x), x)
 
-    if graphed:  # same batches, same maths, without the per-kernel launch cost (DCLIB_CUDA_GRAPHS=0 turns it off)
-        return train_graphed(step, optimizer, ae, len(X), epochs=epochs, batch_size=batch_size, device=X.device,
-                             generator=generator, desc="pretrain (end-to-end)", show_progress=show_progress)
     return train(
         step, optimizer, len(X), epochs=epochs, batch_size=batch_size, device=X.device,
         generator=generator, desc="pretrain (end-to-end)", show_progress=show_progress,
+        cuda_graph=True, modules=(ae,),
     )
 
 

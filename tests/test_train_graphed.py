@@ -1,21 +1,155 @@
-"""The CUDA-graph pretraining loop must train exactly like the eager loop (GPU-only checks skip on CPU)."""
+"""CUDA-graph replay in ``train``: the bookkeeping is checked on the CPU with a stand-in backend whose
+"replay" re-runs the captured step into the captured outputs (what a graph does, minus the speed);
+the real graphs are checked against the eager loop on a GPU (skipped on the CPU)."""
 
+import numpy as np
 import pytest
 import torch
 
+import dclib.train as train_module
+from dclib import DEC, IDEC, VaDE
 from dclib.models import MLPAutoencoder
-from dclib.train import pretrain_end_to_end, train_graphed
+from dclib.train import GraphedStep, decay_learning_rate, pretrain_end_to_end, train
 from dclib.utils import make_generator
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def test_train_graphed_refuses_cpu_tensors_with_a_clear_error():
-    ae = MLPAutoencoder((20, 8, 3))
-    opt = torch.optim.Adam(ae.parameters())
-    with pytest.raises(ValueError, match="CUDA"):
-        train_graphed(lambda idx: ae(torch.zeros(len(idx), 20)).sum(), opt, ae, 10, epochs=1, batch_size=4,
-                      device=torch.device("cpu"))
+class ReplayBackend:
+    """CPU stand-in for ``CudaGraphBackend``: ``replay`` re-runs the captured function and writes
+    its results into the tensors ``capture`` returned, as a graph writes into its static outputs."""
+
+    def __init__(self):
+        self.fn, self.outputs, self.replays, self.warm_ups = None, None, 0, 0
+
+    def warm_up(self, fn, times):
+        self.warm_ups += times
+        for _ in range(times):
+            fn()
+
+    def capture(self, fn):
+        self.fn, self.outputs = fn, fn()
+        return self.outputs
+
+    def replay(self):
+        self.replays += 1
+        for key, value in self.fn().items():
+            self.outputs[key].copy_(value)
+
+
+class Backends(list):
+    """The ``ReplayBackend`` each ``train(cuda_graph=True)`` got while ``on`` (off: the eager loop)."""
+
+    on = True
+
+
+@pytest.fixture
+def backends(monkeypatch):
+    made = Backends()
+
+    def fake(device):
+        if not made.on:
+            return None
+        made.append(ReplayBackend())
+        return made[-1]
+
+    monkeypatch.setattr(train_module, "graph_backend", fake)
+    return made
+
+
+def _fit_ae(cuda_graph: bool, n: int = 300, epochs: int = 3, optimizer=torch.optim.Adam):
+    X = torch.rand(n, 20, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    ae = MLPAutoencoder((20, 16, 4))
+    opt = optimizer(ae.parameters(), lr=1e-2)
+    step = lambda idx: torch.nn.functional.mse_loss(ae(X[idx]), X[idx])
+    seen = []
+    history = train(step, opt, n, epochs=epochs, batch_size=64, device=torch.device("cpu"),
+                    generator=make_generator(1, torch.device("cpu")), show_progress=False,
+                    after_batch=lambda i, terms: seen.append((i, float(terms["loss"].detach()))),
+                    cuda_graph=cuda_graph, modules=(ae,))
+    return ae, history, seen
+
+
+@pytest.mark.parametrize("optimizer", [torch.optim.Adam, lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9)])
+def test_replayed_training_equals_eager_training(backends, optimizer):
+    """Warm-up and capture steps are undone (weights and optimiser state), so the replayed run
+    trains exactly like the eager one; the last, smaller batch of each epoch runs eagerly."""
+    ae_eager, h_eager, seen_eager = _fit_ae(False, optimizer=optimizer)
+    assert backends == []  # cuda_graph=False never asks for a backend
+    ae_graph, h_graph, seen_graph = _fit_ae(True, optimizer=optimizer)
+    (backend,) = backends
+    assert backend.warm_ups == 3 and backend.replays == 3 * 4  # 300 = 4 full batches of 64 + one of 44
+    assert h_graph["iteration"] == h_eager["iteration"] == [5, 10, 15]
+    # the epoch sums are added in another order (replayed batches inside the graph, then the last one)
+    np.testing.assert_allclose(h_graph["loss"], h_eager["loss"], rtol=1e-6)
+    assert seen_graph == seen_eager and [i for i, _ in seen_graph] == list(range(15))
+    for a, b in zip(ae_eager.state_dict().values(), ae_graph.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=0)
+
+
+def test_a_changed_learning_rate_is_refused_unless_it_is_a_tensor_changed_in_place(backends):
+    w = torch.nn.Parameter(torch.ones(3))
+    step = lambda idx: (w * idx.float().unsqueeze(1)).pow(2).mean()
+
+    def run(lr, change):
+        opt = torch.optim.SGD([w], lr=lr)
+        graphed = GraphedStep(step, opt, 4, torch.device("cpu"), train_module.graph_backend(None))
+        graphed(torch.arange(4))
+        change(opt)
+        graphed(torch.arange(4))
+        return opt
+
+    with pytest.raises(RuntimeError, match="learning rate changed"):
+        run(0.1, lambda opt: decay_learning_rate(opt, 0.5))  # a float lr: baked into a real graph
+    with pytest.raises(RuntimeError, match="learning rate changed"):  # a new tensor: the graph reads the old one
+        run(torch.tensor(0.1), lambda opt: opt.param_groups[0].update(lr=opt.param_groups[0]["lr"] * 0.5))
+    opt = run(torch.tensor(0.1), lambda opt: decay_learning_rate(opt, 0.5))  # in place: fine
+    assert float(opt.param_groups[0]["lr"]) == pytest.approx(0.05)
+
+
+def test_decay_learning_rate_matches_step_lr_for_floats():
+    w = torch.nn.Parameter(torch.ones(1))
+    by_hand, scheduled = torch.optim.Adam([w], lr=5e-4), torch.optim.Adam([w], lr=5e-4)
+    scheduler = torch.optim.lr_scheduler.StepLR(scheduled, step_size=10, gamma=0.9)
+    for epoch in range(35):
+        scheduled.step()
+        scheduler.step()
+        if (epoch + 1) % 10 == 0:
+            decay_learning_rate(by_hand, 0.9)
+        assert by_hand.param_groups[0]["lr"] == scheduled.param_groups[0]["lr"]  # bit for bit
+
+
+@pytest.mark.parametrize("cls", [DEC, IDEC])
+def test_dec_and_idec_train_the_same_when_replayed(backends, digits, cls):
+    """DEC's step reads its target P from a tensor refreshed in place, and its interval loss is summed
+    in ``after_batch``, so replaying the step changes nothing: same history, labels and centroids."""
+    kwargs = dict(dims=(64, 32, 8), pretrain="end-to-end", pretrain_epochs=2, update_interval=5, max_iter=40,
+                  batch_size=64, n_init=2, device="cpu", random_state=0, cache=False)
+    X, y = digits.X[:500], digits.y[:500]
+    backends.on = False
+    eager = cls(10, **kwargs).fit(X, y)
+    backends.on = True
+    graphed = cls(10, **kwargs).fit(X, y)
+    assert len(backends) == 2 and backends[-1].replays == 40 - 40 // 8  # pretraining, then DEC; 500 = 7×64 + 52
+    assert graphed.history_ == eager.history_ and graphed.n_iter_ == eager.n_iter_ == 40
+    assert graphed.epoch_history_.keys() == eager.epoch_history_.keys()
+    for key, values in eager.epoch_history_.items():
+        np.testing.assert_allclose(graphed.epoch_history_[key], values, rtol=1e-6, err_msg=key)
+    np.testing.assert_array_equal(graphed.labels_, eager.labels_)
+    np.testing.assert_allclose(graphed.cluster_centers_, eager.cluster_centers_, rtol=0, atol=0)
+    assert np.isfinite(graphed.history_["loss"][1:]).all()
+
+
+def test_vade_replays_its_elbo_step(backends, digits):
+    X = digits.X[:400]
+    model = VaDE(10, dims=(64, 32, 8), pretrain_epochs=2, epochs=4, batch_size=64, n_init=1, device="cpu",
+                 random_state=0, cache=False).fit(X)
+    assert backends[-1].replays == 4 * 6  # 400 = 6 full batches of 64 + one of 16
+    assert np.isfinite(model.history_["loss"]).all() and len(model.history_["loss"]) == 4
+
+
+# ---------------------------------------------------------------------------------------------- GPU
 
 
 def _pretrain(graphs: str, monkeypatch, n: int = 1000, epochs: int = 3):
@@ -40,3 +174,33 @@ def test_graphed_pretraining_matches_eager_weights_and_losses(monkeypatch):
     for (name, a), b in zip(ae_eager.state_dict().items(), ae_graph.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5, msg=f"{name} differs after graphed training")
     assert h_graph["loss"][-1] < h_graph["loss"][0]  # and it did train
+
+
+@cuda
+@pytest.mark.parametrize("cls", [DEC, IDEC])
+def test_graphed_dec_matches_eager_on_the_gpu(monkeypatch, digits, cls):
+    torch.backends.cuda.matmul.allow_tf32 = False
+    kwargs = dict(dims=(64, 32, 8), pretrain="end-to-end", pretrain_epochs=3, update_interval=5, max_iter=60,
+                  batch_size=64, n_init=2, device="cuda", random_state=0, cache=False)
+    fits = {}
+    for graphs in ("0", "1"):
+        monkeypatch.setenv("DCLIB_CUDA_GRAPHS", graphs)
+        fits[graphs] = cls(10, **kwargs).fit(digits.X, digits.y)
+    assert (fits["1"].labels_ == fits["0"].labels_).mean() > 0.99
+    np.testing.assert_allclose(fits["1"].history_["loss"][1:], fits["0"].history_["loss"][1:], rtol=1e-3)
+
+
+@cuda
+def test_graphed_vade_trains_like_eager_and_sees_its_in_place_lr_decay_on_the_gpu(monkeypatch, digits):
+    config = dict(dims=(64, 32, 8), pretrain_epochs=3, batch_size=64, n_init=1, device="cuda", random_state=0,
+                  cache=False)
+    monkeypatch.setenv("DCLIB_CUDA_GRAPHS", "0")
+    eager = VaDE(10, epochs=12, **config).fit(digits.X)
+    monkeypatch.setenv("DCLIB_CUDA_GRAPHS", "1")
+    graphed = VaDE(10, epochs=12, **config).fit(digits.X)
+    assert np.isfinite(graphed.history_["loss"]).all() and graphed.history_["loss"][-1] < graphed.history_["loss"][0]
+    np.testing.assert_allclose(graphed.history_["loss"][-1], eager.history_["loss"][-1], rtol=0.02)
+    # lr_decay=1e-9 all but stops training after epoch 10 (an lr of exactly 0 would divide by 0 in capturable
+    # Adam): epochs 11-12 then change nothing, if the graph reads the in-place lr
+    ten, twelve = (VaDE(10, epochs=e, lr_decay=1e-9, **config).fit(digits.X) for e in (10, 12))
+    torch.testing.assert_close(twelve.means_, ten.means_, rtol=1e-5, atol=1e-6)

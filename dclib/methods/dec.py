@@ -114,7 +114,11 @@ class DEC(AutoencoderClusterer):
         self.centroids_ = nn.Parameter(centers)
         optimizer = torch.optim.SGD(self._trainable_parameters(), lr=self.lr, momentum=self.momentum)
 
-        state: dict = {"p": None, "labels": None, "loss_sum": torch.zeros((), device=self.device_), "batches": 0}
+        # What the step reads lives in tensors updated in place (the target P, refreshed every
+        # ``update_interval`` iterations): on a GPU each step is a replayed CUDA graph (``train``'s
+        # ``cuda_graph``), which re-runs kernels on fixed addresses, not this Python.
+        target = torch.zeros(len(X), self.n_clusters, device=self.device_)
+        state: dict = {"labels": None, "loss_sum": torch.zeros((), device=self.device_), "since": 0}
 
         def update_target(iteration: int) -> bool:
             """Every ``update_interval`` iterations: new P on all data, convergence test."""
@@ -124,28 +128,31 @@ class DEC(AutoencoderClusterer):
             self.autoencoder_.train()
             labels = dist.gather_rows(q.argmax(1))
             changed = 1.0 if state["labels"] is None else float((labels != state["labels"]).float().mean())
-            loss = float(dist.all_mean(state["loss_sum"])) / state["batches"] if state["batches"] else math.nan
+            loss = float(dist.all_mean(state["loss_sum"])) / state["since"] if state["since"] else math.nan
             self.history_.log(
                 iteration=iteration, loss=loss, label_change=changed,
                 **self._log_metrics(labels.cpu().numpy(), y),
             )
-            state.update(p=dist.gather_rows(dist.global_target_distribution(q).detach()), labels=labels, batches=0)
-            state["loss_sum"] = torch.zeros((), device=self.device_)
+            target.copy_(dist.gather_rows(dist.global_target_distribution(q).detach()))
+            state.update(labels=labels, since=0)
+            state["loss_sum"].zero_()
             return state["labels"] is not None and iteration > 0 and changed < self.tol
 
         def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
-            terms = self._loss(X[idx], state["p"][idx])
-            state["loss_sum"] = state["loss_sum"] + terms["loss"].detach()
-            state["batches"] += 1
-            return terms
+            return self._loss(X[idx], target[idx])
+
+        def after_batch(iteration: int, terms: dict[str, torch.Tensor]) -> None:
+            state["loss_sum"].add_(terms["loss"].detach())  # on the device: no sync
+            state["since"] += 1
 
         n_batches = math.ceil(len(X) / self.batch_size)
         self.autoencoder_.train()
         self.epoch_history_ = train(
             step, optimizer, len(X), epochs=math.ceil(self.max_iter / n_batches) + 1,
             batch_size=self.batch_size, device=self.device_, generator=self._generator(2),
-            before_batch=update_target, max_iter=self.max_iter, desc=type(self).__name__,
-            show_progress=self.verbose, history=History(),
+            before_batch=update_target, after_batch=after_batch, max_iter=self.max_iter,
+            desc=type(self).__name__, show_progress=self.verbose, history=History(),
+            cuda_graph=True, modules=(self.autoencoder_,),
         )
         self.n_iter_ = int(self.epoch_history_["iteration"][-1]) if self.epoch_history_ else 0
         changes = self.history_["label_change"]

@@ -16,7 +16,7 @@ from torch import nn
 from .. import distributed as dist
 from ..losses import vade_elbo, vade_responsibilities
 from ..models import Autoencoder
-from ..train import History, embed, train
+from ..train import History, cuda_graphs_enabled, decay_learning_rate, embed, train
 from .base import AutoencoderClusterer
 
 __all__ = ["VaDE", "VaDENet"]
@@ -185,8 +185,11 @@ class VaDE(AutoencoderClusterer):
         self.logvars_ = as_param(np.log(gmm.covariances_))
 
         params = [*self.net_.parameters(), self.pi_logits_, self.means_, self.logvars_]
-        optimizer = torch.optim.Adam(params, lr=self.lr)
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=self.lr_decay)
+        # On a GPU every full batch's step is a replayed CUDA graph (``train``'s ``cuda_graph``): the
+        # optimiser keeps its step counter on the device and its lr is a tensor decayed in place.
+        graphed = cuda_graphs_enabled(self.device_)
+        lr = torch.tensor(self.lr, device=self.device_) if graphed else self.lr
+        optimizer = torch.optim.Adam(params, lr=lr, capturable=graphed)
         flat = X.reshape(len(X), -1)
         metrics = History()
 
@@ -199,8 +202,10 @@ class VaDE(AutoencoderClusterer):
         def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
             x = flat[idx]
             z_mean, z_logvar = self.net_.encode(x)
-            n_global = sizes[batch["i"]] if dist.is_distributed() else len(idx)
-            batch["i"] += 1
+            n_global = len(idx)
+            if dist.is_distributed():  # (never graphed: a replayed step runs no Python)
+                n_global = sizes[batch["i"]]
+                batch["i"] += 1
             eps = dist.shard_normal(n_global, z_mean.shape[1], z_mean)
             z = z_mean + eps * torch.exp(0.5 * z_logvar)  # reparameterisation
             out = vade_elbo(x, self.net_.decode(z), z_mean, z_logvar, *self._gmm_parameters(), z=z)
@@ -208,7 +213,8 @@ class VaDE(AutoencoderClusterer):
             return {"loss": -out["elbo"], **terms}
 
         def after_epoch(epoch: int, means: dict[str, float]) -> bool:
-            scheduler.step()
+            if (epoch + 1) % 10 == 0:  # StepLR(step_size=10, gamma=lr_decay)
+                decay_learning_rate(optimizer, self.lr_decay)
             batch["i"] = 0
             if y is not None:
                 labels = self._labels(X)
@@ -220,6 +226,7 @@ class VaDE(AutoencoderClusterer):
         epoch_history = train(
             step, optimizer, len(X), epochs=self.epochs, batch_size=self.batch_size, device=self.device_,
             generator=self._generator(2), after_epoch=after_epoch, desc="VaDE", show_progress=self.verbose,
+            cuda_graph=True, modules=(self.net_,),
         )
         self.history_.update(epoch_history)
         self.history_.update(metrics)
