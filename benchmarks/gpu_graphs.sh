@@ -9,13 +9,7 @@
 #    with the site folder); without it the step is logged as not run and the benchmark goes on.
 # 2. The plan, alone, one fit after the other, so that our seconds and ClustPy's come from one machine
 #    (#9's ratios). Outputs: OUT/log_tests.txt, OUT/log_plan.txt and OUT/gpu_runs.csv.
-set -u
-root=${1:?data root}; out=${2:?output folder}; budget=${3:-540}
-shift 3; extra=("$@")
-here=$(cd "$(dirname "$0")" && pwd)
-end=$(( $(date +%s) + budget ))
-left() { echo $(( end - $(date +%s) )); }
-export PYTHONUNBUFFERED=1
+source "$(dirname "$0")/gpu_common.sh" "$@"
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__)"

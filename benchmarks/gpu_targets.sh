@@ -12,14 +12,8 @@
 # their seconds are upper bounds of a lone run (every row's note column says "5 streams").
 # Each phase stops starting jobs at its deadline; `timeout` ends a straggler so that the logs and
 # the merged CSV are always written. Outputs: OUT/log_*.txt and OUT/gpu_runs.csv.
-set -u
-root=${1:?data root}; out=${2:?output folder}; budget=${3:-540}
-shift 3; extra=("$@")
-here=$(cd "$(dirname "$0")" && pwd)
-end=$(( $(date +%s) + budget ))
-left() { echo $(( end - $(date +%s) )); }
+source "$(dirname "$0")/gpu_common.sh" "$@"
 tmp=$(mktemp -d)
-export PYTHONUNBUFFERED=1
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/log_phase1.txt" 2>&1
 { python3 -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__)"
