@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "train",
     "embed",
     "GraphedStep",
+    "GraphCaptureError",
     "cuda_graphs_enabled",
     "graph_backend",
     "decay_learning_rate",
@@ -129,10 +131,10 @@ def train(
     smaller than the number of ranks is skipped (some rank would get no sample).
 
     ``after_batch(iteration, terms)`` sees each step's terms (device tensors: read them on the
-    device, or the loop syncs). ``cuda_graph=True`` replays every full batch's step from one
-    captured CUDA graph (``GraphedStep``: read its contract) where ``graph_backend`` allows one; an
-    epoch's last, smaller batch runs eagerly, and ``modules`` are the modules whose buffers the
-    capture's warm-up must not change.
+    device, or the loop syncs). ``cuda_graph=True`` replays every step from a captured CUDA graph
+    (``GraphedStep``: read its contract), one graph per batch size (the full batches, and an epoch's
+    last, smaller one), where ``graph_backend`` allows it; ``modules`` are the modules whose buffers
+    a capture's warm-up must not change.
     """
     history = History() if history is None else history
     distributed = dist.is_distributed()
@@ -140,8 +142,10 @@ def train(
     if distributed:
         dist.broadcast_parameters(p for group in optimizer.param_groups for p in group["params"])
         batches = dist.batch_generator(generator, device)
-    backend = graph_backend(device) if cuda_graph and not distributed else None
-    replay = None if backend is None else GraphedStep(step, optimizer, batch_size, device, backend, modules)
+    # One captured step per batch size (the full batches, and an epoch's last, smaller one), made lazily.
+    graphs = _GraphedSteps(step, optimizer, device, modules, desc) if cuda_graph and not distributed else None
+    if graphs is not None and not graphs.available:
+        graphs = None
     iteration = 0
     bar = progress(range(epochs), enabled=show_progress, desc=desc)
     for epoch in bar:
@@ -160,9 +164,9 @@ def train(
                 terms = _eager_step(step, optimizer, local, weight)
                 n_batch = len(local)
                 _accumulate(totals, terms, n_batch)
-            elif replay is not None and len(idx) == batch_size:
-                terms = replay(idx)  # its epoch sums accumulate inside the graph
-                n_batch = batch_size
+            elif graphs is not None and (replayed := graphs(idx)) is not None:
+                terms = replayed  # its epoch sums accumulate inside the graph
+                n_batch = len(idx)
             else:
                 terms = _eager_step(step, optimizer, idx)
                 n_batch = len(idx)
@@ -174,8 +178,8 @@ def train(
             if max_iter is not None and iteration >= max_iter:
                 stop = True
                 break
-        if replay is not None:
-            replay.drain_into(totals)
+        if graphs is not None:
+            graphs.drain_into(totals)
         if distributed:  # global epoch means: one all-reduce per epoch
             totals = {key: dist.all_sum(value) for key, value in totals.items()}
             seen = int(dist.all_sum(torch.tensor(seen, device=device)))
@@ -222,13 +226,13 @@ def cuda_graphs_enabled(device: torch.device) -> bool:
 
 
 def graph_backend(device: torch.device) -> CudaGraphBackend | None:
-    """The backend that replays full batches, or None where ``train`` runs every step eagerly.
+    """The backend that replays captured steps, or None where ``train`` runs every step eagerly.
     Tests replace this function to run the graphed bookkeeping on the CPU."""
     return CudaGraphBackend(device) if cuda_graphs_enabled(device) else None
 
 
 class GraphedStep:
-    """One optimiser step on a full batch, captured once and replayed for every full batch.
+    """One optimiser step on a batch of a fixed size, captured once and replayed for every such batch.
 
     Why: on a GPU the eager loop is launch-bound — on an H200 a d-500-500-2000-10 autoencoder step
     costs ~2 ms of kernel launches for microseconds of arithmetic. Forward, backward and the
@@ -239,10 +243,10 @@ class GraphedStep:
     (no host-side state; tensors it reads, e.g. DEC's target P, are updated *in place*); an
     optimiser with a state step counter must be built with ``capturable=True``; a learning rate that
     a scheduler changes must be a tensor (a float is baked into the graph, and a changed float is
-    refused at the next replay). Capture is lazy (at the first full batch, so a ``before_batch``
-    hook can set up what the step reads) and its warm-up steps are undone: the parameters, the
-    ``modules``' buffers and the optimiser's state are restored, so training starts from the given
-    weights as with a fresh optimiser.
+    refused at the next replay). Capture is lazy (at the first batch of its size, so a
+    ``before_batch`` hook can set up what the step reads) and its warm-up steps are undone: the
+    parameters, the ``modules``' buffers and the optimiser's state are restored (state that the
+    warm-up created is zeroed, which is a fresh optimiser's), so training goes on from where it was.
 
     The epoch sums of the terms are accumulated inside the graph too (``drain_into``), so a replayed
     step launches nothing but the replay and the copy of its indices.
@@ -271,26 +275,32 @@ class GraphedStep:
             self.sums[key].add_(value, alpha=self.batch_size)
         return terms
 
+    def _optimizer_state(self) -> list[torch.Tensor]:
+        return [v for state in self.optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
+
     def _capture(self) -> None:
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        saved = [p.detach().clone() for p in params]
         buffers = [b for m in self.modules for b in m.buffers()]
-        saved_buffers = [b.detach().clone() for b in buffers]
-        self.backend.warm_up(self._one_step, self.warm_up_steps)
-        self.outputs = self.backend.capture(self._one_step)
-        with torch.no_grad():  # undo the warm-up in place: the graph holds these tensors' addresses
-            for tensor, value in zip([*params, *buffers], [*saved, *saved_buffers], strict=True):
-                tensor.copy_(value)
-            for state in self.optimizer.state.values():
-                for value in state.values():
-                    if torch.is_tensor(value):
-                        value.zero_()
-            for value in self.sums.values():
-                value.zero_()
+        kept = [*params, *buffers, *self._optimizer_state()]
+        saved = {id(t): t.detach().clone() for t in kept}
+        try:
+            self.backend.warm_up(self._one_step, self.warm_up_steps)
+            self.outputs = self.backend.capture(self._one_step)
+        except Exception as error:
+            raise GraphCaptureError(f"{type(error).__name__}: {error}") from error
+        finally:
+            with torch.no_grad():  # undo the warm-up in place: the graph holds these tensors' addresses
+                for tensor in kept:
+                    tensor.copy_(saved[id(tensor)])
+                for tensor in self._optimizer_state():
+                    if id(tensor) not in saved:  # created by the warm-up: a fresh optimiser's zeros
+                        tensor.zero_()
+                for value in self.sums.values():
+                    value.zero_()
         self._captured_lrs = [g["lr"] for g in self.optimizer.param_groups]
 
     def __call__(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run the step on ``idx`` (a full batch); returns the step's terms (overwritten by the next call)."""
+        """Run the step on ``idx`` (a batch of this size); returns the step's terms (overwritten by the next call)."""
         if self.outputs is None:
             self._capture()
         for group, captured in zip(self.optimizer.param_groups, self._captured_lrs, strict=True):
@@ -310,6 +320,49 @@ class GraphedStep:
         for key, value in self.sums.items():
             totals[key] = totals[key] + value if key in totals else value.clone()
             value.zero_()
+
+
+class GraphCaptureError(RuntimeError):
+    """Capturing a training step in a CUDA graph failed (the warm-up steps were undone)."""
+
+
+class _GraphedSteps:
+    """``train``'s graphed steps: one ``GraphedStep`` per batch size, each captured at its first batch.
+
+    A size whose capture fails (a step that syncs with the host, say) trains eagerly from then on,
+    with a warning: the same maths, only slower, instead of a training run lost to a speed-up.
+    """
+
+    def __init__(self, step: StepFn, optimizer: torch.optim.Optimizer, device: torch.device,
+                 modules: Iterable[nn.Module], desc: str = "training"):
+        self.step, self.optimizer, self.device, self.modules, self.desc = step, optimizer, device, tuple(modules), desc
+        first = graph_backend(device)
+        self.available = first is not None
+        self._spare = first  # the first capture uses it
+        self.by_size: dict[int, GraphedStep] = {}
+        self.failed: set[int] = set()
+
+    def __call__(self, idx: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """The replayed step's terms, or None where this batch size trains eagerly."""
+        size = len(idx)
+        if size in self.failed:
+            return None
+        if size not in self.by_size:
+            backend, self._spare = (self._spare or graph_backend(self.device)), None
+            self.by_size[size] = GraphedStep(self.step, self.optimizer, size, self.device, backend, self.modules)
+        try:
+            return self.by_size[size](idx)
+        except GraphCaptureError as error:
+            del self.by_size[size]
+            self.failed.add(size)
+            warnings.warn(f"{self.desc}: capturing the training step in a CUDA graph failed ({error}); batches of "
+                          f"{size} train eagerly instead (same maths, slower). DCLIB_CUDA_GRAPHS=0 skips the attempt.",
+                          RuntimeWarning, stacklevel=2)
+            return None
+
+    def drain_into(self, totals: dict[str, torch.Tensor]) -> None:
+        for graphed in self.by_size.values():
+            graphed.drain_into(totals)
 
 
 def decay_learning_rate(optimizer: torch.optim.Optimizer, factor: float) -> None:
