@@ -108,7 +108,7 @@ def train(
     history: History | None = None,
     drop_last: bool = False,
     sample_mean: bool = True,
-    after_batch: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
+    after_batch: Callable[[int, torch.Tensor, dict[str, torch.Tensor]], None] | None = None,
     cuda_graph: bool = False,
     modules: Iterable[nn.Module] = (),
 ) -> History:
@@ -130,11 +130,13 @@ def train(
     already computed from statistics reduced over ranks (IIC's joint) passes False. A last batch
     smaller than the number of ranks is skipped (some rank would get no sample).
 
-    ``after_batch(iteration, terms)`` sees each step's terms (device tensors: read them on the
-    device, or the loop syncs). ``cuda_graph=True`` replays every step from a captured CUDA graph
-    (``GraphedStep``: read its contract), one graph per batch size (the full batches, and an epoch's
-    last, smaller one), where ``graph_backend`` allows it; ``modules`` are the modules whose buffers
-    a capture's warm-up must not change.
+    ``after_batch(iteration, idx, terms)`` runs after each optimiser step, with the batch's indices
+    (this rank's share, data parallel) and the step's terms (device tensors: read them on the device,
+    or the loop syncs); DCN's assignment and centroid steps and DEC's running loss live there.
+    ``cuda_graph=True`` replays every step from a captured CUDA graph (``GraphedStep``: read its
+    contract), one graph per batch size (the full batches, and an epoch's last, smaller one), where
+    ``graph_backend`` allows it; ``modules`` are the modules whose buffers a capture's warm-up must
+    not change.
     """
     history = History() if history is None else history
     distributed = dist.is_distributed()
@@ -158,11 +160,12 @@ def train(
             if before_batch is not None and before_batch(iteration):
                 stop = True
                 break
+            n_global = len(idx)
             if distributed:
-                local = dist.shard_batch(idx)
-                weight = dist.shard_weight(len(local), len(idx)) if sample_mean else None
-                terms = _eager_step(step, optimizer, local, weight)
-                n_batch = len(local)
+                idx = dist.shard_batch(idx)  # this rank's share
+                weight = dist.shard_weight(len(idx), n_global) if sample_mean else None
+                terms = _eager_step(step, optimizer, idx, weight)
+                n_batch = len(idx)
                 _accumulate(totals, terms, n_batch)
             elif graphs is not None and (replayed := graphs(idx)) is not None:
                 terms = replayed  # its epoch sums accumulate inside the graph
@@ -173,7 +176,7 @@ def train(
                 _accumulate(totals, terms, n_batch)
             seen += n_batch
             if after_batch is not None:
-                after_batch(iteration, terms)
+                after_batch(iteration, idx, terms)
             iteration += 1
             if max_iter is not None and iteration >= max_iter:
                 stop = True

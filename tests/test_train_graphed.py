@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dclib.train as train_module
-from dclib import DEC, IDEC, VaDE
+from dclib import DCN, DEC, IDEC, VaDE
 from dclib.models import MLPAutoencoder
 from dclib.train import GraphedStep, decay_learning_rate, pretrain_end_to_end, train
 from dclib.utils import make_generator
@@ -66,7 +66,7 @@ def _fit_ae(cuda_graph: bool, n: int = 300, epochs: int = 3, optimizer=torch.opt
     seen = []
     history = train(step, opt, n, epochs=epochs, batch_size=64, device=torch.device("cpu"),
                     generator=make_generator(1, torch.device("cpu")), show_progress=False,
-                    after_batch=lambda i, terms: seen.append((i, float(terms["loss"].detach()))),
+                    after_batch=lambda i, idx, terms: seen.append((i, len(idx), float(terms["loss"].detach()))),
                     cuda_graph=cuda_graph, modules=(ae,))
     return ae, history, seen
 
@@ -83,7 +83,8 @@ def test_replayed_training_equals_eager_training(backends, optimizer):
     assert h_graph["iteration"] == h_eager["iteration"] == [5, 10, 15]
     # the epoch sums are accumulated inside the graphs (batch size × term, fused): equal up to rounding
     np.testing.assert_allclose(h_graph["loss"], h_eager["loss"], rtol=1e-6)
-    assert seen_graph == seen_eager and [i for i, _ in seen_graph] == list(range(15))
+    assert seen_graph == seen_eager and [(i, n) for i, n, _ in seen_graph] == [(i, 44 if i % 5 == 4 else 64)
+                                                                              for i in range(15)]
     for a, b in zip(ae_eager.state_dict().values(), ae_graph.state_dict().values(), strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=0)
 
@@ -168,6 +169,24 @@ def test_dec_and_idec_train_the_same_when_replayed(backends, digits, cls):
     assert np.isfinite(graphed.history_["loss"][1:]).all()
 
 
+def test_dcn_trains_the_same_when_replayed(backends, digits):
+    """DCN's assignment and centroid steps run after each optimiser step (``after_batch``) and change the
+    centroids and assignments in place, so the replayed step reads the current ones."""
+    kwargs = dict(dims=(64, 32, 8), pretrain_epochs=2, epochs=3, batch_size=64, n_init=2, device="cpu",
+                  random_state=0, cache=False)
+    X, y = digits.X[:500], digits.y[:500]
+    backends.on = False
+    eager = DCN(10, **kwargs).fit(X, y)
+    backends.on = True
+    graphed = DCN(10, **kwargs).fit(X, y)
+    assert [b.replays for b in backends[2:]] == [3 * 7, 3]  # 500 = 7 × 64 + 52, three epochs
+    for key, values in eager.history_.items():
+        np.testing.assert_allclose(graphed.history_[key], values, rtol=1e-6, err_msg=key)
+    np.testing.assert_array_equal(graphed.labels_, eager.labels_)
+    np.testing.assert_array_equal(graphed.assignments_, eager.assignments_)
+    np.testing.assert_allclose(graphed.cluster_centers_, eager.cluster_centers_, rtol=0, atol=0)
+
+
 def test_vade_replays_its_elbo_step(backends, digits):
     X = digits.X[:400]
     model = VaDE(10, dims=(64, 32, 8), pretrain_epochs=2, epochs=4, batch_size=64, n_init=1, device="cpu",
@@ -204,11 +223,14 @@ def test_graphed_pretraining_matches_eager_weights_and_losses(monkeypatch):
 
 
 @cuda
-@pytest.mark.parametrize("cls", [DEC, IDEC])
-def test_graphed_dec_matches_eager_on_the_gpu(monkeypatch, digits, cls):
+@pytest.mark.parametrize("cls", [DEC, IDEC, DCN])
+def test_graphed_dec_and_dcn_match_eager_on_the_gpu(monkeypatch, digits, cls):
     torch.backends.cuda.matmul.allow_tf32 = False
     kwargs = dict(dims=(64, 32, 8), pretrain="end-to-end", pretrain_epochs=3, update_interval=5, max_iter=60,
                   batch_size=64, n_init=2, device="cuda", random_state=0, cache=False)
+    if cls is DCN:
+        kwargs = {**{k: v for k, v in kwargs.items() if k not in ("pretrain", "update_interval", "max_iter")},
+                  "epochs": 3}
     fits = {}
     for graphs in ("0", "1"):
         monkeypatch.setenv("DCLIB_CUDA_GRAPHS", graphs)

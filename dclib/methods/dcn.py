@@ -17,7 +17,7 @@ import torch
 
 from .. import distributed as dist
 from ..losses import kmeans_assignment, kmeans_loss, reconstruction_loss
-from ..train import History, embed, train
+from ..train import History, cuda_graphs_enabled, embed, train
 from .base import AutoencoderClusterer
 from .baselines import fit_kmeans
 
@@ -153,12 +153,13 @@ class DCN(AutoencoderClusterer):
         sizes = np.bincount(self.initial_labels_, minlength=self.n_clusters)
         self.counts_ = torch.as_tensor(np.maximum(sizes, 1), dtype=torch.float32, device=self.device_)
         assignments = torch.tensor(self.initial_labels_, device=self.device_)  # a copy: updated in place
-        optimizer = torch.optim.Adam(ae.parameters(), lr=self.lr)
+        # Capturable Adam: on a GPU each step is a replayed CUDA graph (``train``'s ``cuda_graph``), which
+        # re-runs kernels on fixed addresses, so the centroids and assignments it reads change in place.
+        optimizer = torch.optim.Adam(ae.parameters(), lr=self.lr, capturable=cuda_graphs_enabled(self.device_))
         metrics = History()
-        pending: list[torch.Tensor] = []  # the batch whose steps 2 and 3 are still to do
 
-        def assign_and_update(idx: torch.Tensor) -> None:
-            """Steps 2 and 3 for a batch, with the network as the optimiser step left it."""
+        def assign_and_update(iteration: int, idx: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+            """Steps 2 and 3 for the batch, with the network as its optimiser step (step 1) left it."""
             with torch.no_grad():
                 z = ae.encode(X[idx])
                 s = kmeans_assignment(z, self.centroids_)
@@ -166,23 +167,18 @@ class DCN(AutoencoderClusterer):
                 # order rebuilds the batch's order), so the counts c_k and centroids stay global.
                 idx, z, s = dist.gather_rows(idx), dist.gather_rows(z), dist.gather_rows(s)
                 assignments[idx] = s
-                self.centroids_, self.counts_ = update_centroids(self.centroids_, self.counts_, z, s)
+                centroids, counts = update_centroids(self.centroids_, self.counts_, z, s)
+                self.centroids_.copy_(centroids)
+                self.counts_.copy_(counts)
 
         def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
-            # The loop runs the optimiser step after this function returns, so steps 2 and 3 of
-            # the previous batch happen here, before step 1 of this one (and in after_epoch).
-            if pending:
-                assign_and_update(pending.pop())
             x = X[idx]
             z = ae.encode(x)
             rec = reconstruction_loss(ae.decode(z), x)
             km = kmeans_loss(z, self.centroids_, assignments[idx])
-            pending.append(idx)
             return {"loss": rec + self.lamda_ * km, "reconstruction": rec, "kmeans": km}
 
         def after_epoch(epoch: int, means: dict[str, float]) -> bool:
-            if pending:
-                assign_and_update(pending.pop())
             if y is not None:
                 metrics.log(**self._log_metrics(self._assign_all(X).cpu().numpy(), y))
             ae.train()
@@ -191,8 +187,9 @@ class DCN(AutoencoderClusterer):
         ae.train()
         epoch_history = train(
             step, optimizer, len(X), epochs=int(self.epochs), batch_size=int(self.batch_size),
-            device=self.device_, generator=self._generator(2), after_epoch=after_epoch,
-            desc=type(self).__name__, show_progress=self.verbose,
+            device=self.device_, generator=self._generator(2), after_batch=assign_and_update,
+            after_epoch=after_epoch, desc=type(self).__name__, show_progress=self.verbose,
+            cuda_graph=True, modules=(ae,),
         )
         self.history_.update(epoch_history)
         self.history_.update(metrics)

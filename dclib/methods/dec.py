@@ -141,7 +141,7 @@ class DEC(AutoencoderClusterer):
         def step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
             return self._loss(X[idx], target[idx])
 
-        def after_batch(iteration: int, terms: dict[str, torch.Tensor]) -> None:
+        def after_batch(iteration: int, idx: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
             state["loss_sum"].add_(terms["loss"].detach())  # on the device: no sync
             state["since"] += 1
 
