@@ -48,3 +48,18 @@ def test_the_stream_script_runs_every_one_of_our_target_jobs_once(benchmark_scri
     assert sorted(picked[4]) == sorted(f"mnist/ours-gpu/{m}/{s}" for m in ("den", "embedding") for s in range(3))
     ours = [job.key for job in jobs if job.library != "clustpy"]
     assert sorted(sum(picked, [])) == sorted(ours)  # each of our jobs in exactly one process
+
+
+def test_graphs_plan_times_ours_and_clustpys_on_one_machine_before_the_full_mnist_rows(benchmark_script):
+    # #9's ratios need our DEC, IDEC and VaDE and ClustPy's on the same machine in the same call: those jobs come
+    # first, so a tight deadline drops full-MNIST rows, not a ratio's other half.
+    gpu = benchmark_script("gpu")
+    keys = [job.key for job in gpu.plan_graphs(3, False)]
+    test_set = [k for k in keys if k.startswith("mnist-test/")]
+    assert keys[:len(test_set)] == test_set
+    assert {k for k in test_set if "/clustpy/" in k} == {f"mnist-test/clustpy/{m}/0" for m in ("dec", "idec", "vade")}
+    for method in ("ae-kmeans", "dec", "idec", "dcn", "vade"):
+        assert [k for k in test_set if k.startswith(f"mnist-test/ours-gpu/{method}/")] == [
+            f"mnist-test/ours-gpu/{method}/{s}" for s in range(3)]
+    ours_vade = [job for job in gpu.plan_graphs(3, False) if job.method == "vade" and job.library == "ours-gpu"]
+    assert len(ours_vade) == 6 and all(job.overrides["final_mixture"] == "full" for job in ours_vade)
