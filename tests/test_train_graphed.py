@@ -1,11 +1,24 @@
-"""CUDA-graph replay in ``train``: the bookkeeping is checked on the CPU with a stand-in backend whose
-"replay" re-runs the captured step into the captured outputs (what a graph does, minus the speed);
-the real graphs are checked against the eager loop on a GPU (skipped on the CPU)."""
+"""CUDA-graph replay in ``train``, checked on the CPU with two stand-ins for ``CudaGraphBackend`` and on a
+GPU against the eager loop (those tests skip on the CPU).
+
+* ``ReplayBackend`` re-runs the captured Python on "replay": it checks the bookkeeping (warm-up undone,
+  one graph per batch size, epoch sums, fallbacks), not the contract.
+* ``TracingBackend`` is faithful: ``capture`` records the step's ATen operations with ``make_fx`` (tensors
+  the step reads are kept by reference, as a CUDA graph keeps their addresses) and "replay" re-runs the
+  recorded operations, never the Python. A step that keeps host-side state, or that reads a tensor which
+  is later *replaced* rather than changed in place, replays wrong here exactly as it would on a GPU. Adam
+  is made ``capturable`` on the CPU for it (a test-only patch of torch's device list), because a
+  non-capturable Adam reads its step counter with ``.item()``, which a recording bakes in.
+"""
 
 import numpy as np
 import pytest
 import torch
+import torch.optim.adam as adam_module
+from torch.fx.experimental.proxy_tensor import make_fx
 
+import dclib.methods.dcn as dcn_module
+import dclib.methods.vade as vade_module
 import dclib.train as train_module
 from dclib import DCN, DEC, IDEC, VaDE
 from dclib.models import MLPAutoencoder
@@ -55,6 +68,73 @@ def backends(monkeypatch):
 
     monkeypatch.setattr(train_module, "graph_backend", fake)
     return made
+
+
+class TracingBackend(ReplayBackend):
+    """A faithful CPU stand-in: replays the recorded ATen operations of the step, not its Python."""
+
+    def capture(self, fn):
+        self.graph = make_fx(lambda: fn())()  # records one real step (undone by GraphedStep, like the warm-up)
+        with torch.no_grad():
+            self.outputs = self.graph()
+        return self.outputs
+
+    def replay(self):
+        self.replays += 1
+        with torch.no_grad():  # the recording holds the backward pass and the optimiser step as plain operations
+            for key, value in self.graph().items():
+                self.outputs[key].copy_(value)
+
+
+@pytest.fixture
+def faithful(monkeypatch):
+    """Every ``train(cuda_graph=True)`` gets a ``TracingBackend`` while ``on``; the methods build the optimisers
+    they build on a GPU (capturable Adam, VaDE's tensor lr) whether ``on`` or not, so both runs share the maths."""
+    made = Backends()
+
+    def fake(device):
+        if not made.on:
+            return None
+        made.append(TracingBackend())
+        return made[-1]
+
+    monkeypatch.setattr(train_module, "graph_backend", fake)
+    monkeypatch.setattr(adam_module, "_get_capturable_supported_devices", lambda *args, **kwargs: ["cuda", "cpu"])
+    for module in (train_module, dcn_module, vade_module):
+        monkeypatch.setattr(module, "cuda_graphs_enabled", lambda device: True)
+    return made
+
+
+def test_the_faithful_backend_replays_a_replaced_tensor_wrong_as_a_graph_would(faithful):
+    """The contract on a small example: the step reads a target that changes after every epoch. Changed in
+    place, the replayed run equals the eager one; replaced by a new tensor, the recording goes on reading the
+    old one (as a CUDA graph reads the old address) and the runs part."""
+
+    def fit(in_place: bool):
+        w = torch.nn.Parameter(torch.zeros(4))
+        X = torch.arange(40.0).reshape(10, 4) / 40
+        state = {"target": torch.zeros(10)}
+        opt = torch.optim.SGD([w], lr=0.5)
+
+        def new_target(epoch, means):
+            value = torch.full((10,), float(epoch + 1))
+            if in_place:
+                state["target"].copy_(value)
+            else:
+                state["target"] = value
+            return False
+
+        step = lambda idx: ((X[idx] @ w - state["target"][idx]) ** 2).mean()
+        train(step, opt, 10, epochs=3, batch_size=5, device=torch.device("cpu"),
+              generator=make_generator(0, torch.device("cpu")), after_epoch=new_target, show_progress=False,
+              cuda_graph=True)
+        return w.detach().clone()
+
+    faithful.on = False
+    eager = {in_place: fit(in_place) for in_place in (True, False)}
+    faithful.on = True
+    torch.testing.assert_close(fit(True), eager[True], rtol=0, atol=0)
+    assert not torch.allclose(fit(False), eager[False])  # stale target: what DEC's refresh in place avoids
 
 
 def _fit_ae(cuda_graph: bool, n: int = 300, epochs: int = 3, optimizer=torch.optim.Adam):
@@ -147,55 +227,41 @@ def test_decay_learning_rate_matches_step_lr_for_floats():
         assert by_hand.param_groups[0]["lr"] == scheduled.param_groups[0]["lr"]  # bit for bit
 
 
-@pytest.mark.parametrize("cls", [DEC, IDEC])
-def test_dec_and_idec_train_the_same_when_replayed(backends, digits, cls):
-    """DEC's step reads its target P from a tensor refreshed in place, and its interval loss is summed
-    in ``after_batch``, so replaying the step changes nothing: same history, labels and centroids."""
-    kwargs = dict(dims=(64, 32, 8), pretrain="end-to-end", pretrain_epochs=2, update_interval=5, max_iter=40,
-                  batch_size=64, n_init=2, device="cpu", random_state=0, cache=False)
+@pytest.mark.filterwarnings("ignore::dclib.methods.base.DegenerateClusteringWarning")  # 2 epochs of pretraining
+@pytest.mark.parametrize("cls", [DEC, IDEC, DCN])
+def test_dec_idec_and_dcn_train_the_same_when_their_recorded_steps_replay(faithful, digits, cls):
+    """DEC's target P is refreshed in place and its interval loss is summed in ``after_batch``; DCN's centroids,
+    counts and assignments change in place in ``after_batch``. So replaying the recorded steps (pretraining's
+    too) changes nothing: the same history, labels and centroids as the eager loop, bit for bit."""
+    kwargs = dict(dims=(64, 32, 8), pretrain="end-to-end", pretrain_epochs=2, batch_size=64, n_init=2,
+                  device="cpu", random_state=0, cache=False)
+    kwargs.update(epochs=3) if cls is DCN else kwargs.update(update_interval=5, max_iter=40)
     X, y = digits.X[:500], digits.y[:500]
-    backends.on = False
+    faithful.on = False
     eager = cls(10, **kwargs).fit(X, y)
-    backends.on = True
+    faithful.on = True
     graphed = cls(10, **kwargs).fit(X, y)
-    # pretraining, then DEC, each with a graph for batches of 64 and one for 52 (500 = 7 × 64 + 52)
-    assert [b.replays for b in backends[2:]] == [35, 5] and len(backends) == 4  # DEC: 40 iterations = 5 epochs
-    assert graphed.history_ == eager.history_ and graphed.n_iter_ == eager.n_iter_ == 40
-    assert graphed.epoch_history_.keys() == eager.epoch_history_.keys()
-    for key, values in eager.epoch_history_.items():
-        np.testing.assert_allclose(graphed.epoch_history_[key], values, rtol=1e-6, err_msg=key)
-    np.testing.assert_array_equal(graphed.labels_, eager.labels_)
-    np.testing.assert_allclose(graphed.cluster_centers_, eager.cluster_centers_, rtol=0, atol=0)
-    assert np.isfinite(graphed.history_["loss"][1:]).all()
-
-
-def test_dcn_trains_the_same_when_replayed(backends, digits):
-    """DCN's assignment and centroid steps run after each optimiser step (``after_batch``) and change the
-    centroids and assignments in place, so the replayed step reads the current ones."""
-    kwargs = dict(dims=(64, 32, 8), pretrain_epochs=2, epochs=3, batch_size=64, n_init=2, device="cpu",
-                  random_state=0, cache=False)
-    X, y = digits.X[:500], digits.y[:500]
-    backends.on = False
-    eager = DCN(10, **kwargs).fit(X, y)
-    backends.on = True
-    graphed = DCN(10, **kwargs).fit(X, y)
-    assert [b.replays for b in backends[2:]] == [3 * 7, 3]  # 500 = 7 × 64 + 52, three epochs
+    # pretraining, then the method, each with a graph for batches of 64 and one for 52 (500 = 7 × 64 + 52)
+    assert [b.replays for b in faithful] == [2 * 7, 2, *([3 * 7, 3] if cls is DCN else [35, 5])]
+    assert graphed.history_.keys() == eager.history_.keys()
     for key, values in eager.history_.items():
         np.testing.assert_allclose(graphed.history_[key], values, rtol=1e-6, err_msg=key)
     np.testing.assert_array_equal(graphed.labels_, eager.labels_)
-    np.testing.assert_array_equal(graphed.assignments_, eager.assignments_)
     np.testing.assert_allclose(graphed.cluster_centers_, eager.cluster_centers_, rtol=0, atol=0)
 
 
-def test_vade_replays_its_elbo_step(backends, digits):
+def test_vade_replays_its_elbo_step_and_reads_its_in_place_lr_decay(faithful, digits):
+    """VaDE's lr is a tensor decayed in place: with lr_decay=1e-9, epochs 11-12 change nothing — if the recorded
+    step reads the decayed lr. (An lr of exactly 0 would divide by 0 in capturable Adam.)"""
+    config = dict(dims=(64, 32, 8), pretrain_epochs=2, batch_size=64, n_init=1, lr_decay=1e-9, device="cpu",
+                  random_state=0, cache=False)
     X = digits.X[:400]
-    model = VaDE(10, dims=(64, 32, 8), pretrain_epochs=2, epochs=4, batch_size=64, n_init=1, device="cpu",
-                 random_state=0, cache=False).fit(X)
-    assert [b.replays for b in backends[-2:]] == [4 * 6, 4]  # 400 = 6 full batches of 64 + one of 16
-    assert np.isfinite(model.history_["loss"]).all() and len(model.history_["loss"]) == 4
-
-
-# ---------------------------------------------------------------------------------------------- GPU
+    ten = VaDE(10, epochs=10, **config).fit(X)
+    assert [b.replays for b in faithful[2:4]] == [10 * 6, 10]  # 400 = 6 full batches of 64 + one of 16
+    twelve = VaDE(10, epochs=12, **config).fit(X)
+    assert np.isfinite(twelve.history_["loss"]).all() and twelve.history_["loss"][-1] < twelve.history_["loss"][0]
+    torch.testing.assert_close(twelve.means_, ten.means_, rtol=0, atol=1e-6)
+    assert not torch.allclose(VaDE(10, epochs=12, **{**config, "lr_decay": 0.9}).fit(X).means_, ten.means_)
 
 
 def _pretrain(graphs: str, monkeypatch, n: int = 1000, epochs: int = 3):
