@@ -298,7 +298,8 @@ def main() -> None:
     from dclib.compare import charged_pretraining_seconds, make_estimator
 
     warm = load_dataset("mnist5k").subset(512)
-    for m in ("dec", "vade", "iic") + (("imsat", "dac", "depict") if args.plan.startswith("followup") else ()):
+    families = {"graphs": ("dec", "dcn", "vade")}.get(args.plan, ("dec", "vade", "iic"))  # the plan's model families
+    for m in families + (("imsat", "dac", "depict") if args.plan.startswith("followup") else ()):
         est = make_estimator(m, 10, 0, str(dev), True)
         est.set_params(**({"cache": False} if "cache" in est.get_params() else {})).fit(warm.X)
     print(f"warm-up done at {time.perf_counter() - t0:.1f} s", flush=True)
