@@ -56,18 +56,23 @@ class Backends(list):
     on = True
 
 
-@pytest.fixture
-def backends(monkeypatch):
+def _install(monkeypatch, backend_class) -> Backends:
+    """Make ``train(cuda_graph=True)`` get a new ``backend_class`` while ``on``; returns them, in order."""
     made = Backends()
 
     def fake(device):
         if not made.on:
             return None
-        made.append(ReplayBackend())
+        made.append(backend_class())
         return made[-1]
 
     monkeypatch.setattr(train_module, "graph_backend", fake)
     return made
+
+
+@pytest.fixture
+def backends(monkeypatch):
+    return _install(monkeypatch, ReplayBackend)
 
 
 class TracingBackend(ReplayBackend):
@@ -90,15 +95,7 @@ class TracingBackend(ReplayBackend):
 def faithful(monkeypatch):
     """Every ``train(cuda_graph=True)`` gets a ``TracingBackend`` while ``on``; the methods build the optimisers
     they build on a GPU (capturable Adam, VaDE's tensor lr) whether ``on`` or not, so both runs share the maths."""
-    made = Backends()
-
-    def fake(device):
-        if not made.on:
-            return None
-        made.append(TracingBackend())
-        return made[-1]
-
-    monkeypatch.setattr(train_module, "graph_backend", fake)
+    made = _install(monkeypatch, TracingBackend)
     monkeypatch.setattr(adam_module, "_get_capturable_supported_devices", lambda *args, **kwargs: ["cuda", "cpu"])
     for module in (train_module, dcn_module, vade_module):
         monkeypatch.setattr(module, "cuda_graphs_enabled", lambda device: True)
