@@ -185,7 +185,7 @@ class VaDE(AutoencoderClusterer):
         self.logvars_ = as_param(np.log(gmm.covariances_))
 
         params = [*self.net_.parameters(), self.pi_logits_, self.means_, self.logvars_]
-        # On a GPU every full batch's step is a replayed CUDA graph (``train``'s ``cuda_graph``): the
+        # On a GPU every step is a replayed CUDA graph (``train``'s ``cuda_graph``): the
         # optimiser keeps its step counter on the device and its lr is a tensor decayed in place.
         graphed = cuda_graphs_enabled(self.device_)
         lr = torch.tensor(self.lr, device=self.device_) if graphed else self.lr
