@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from datetime import date
 from fnmatch import fnmatch
@@ -318,7 +319,11 @@ def main() -> None:
             ds, ds_dev, X_np = dataset(job.data)
             model = build(job, ds.n_clusters, str(dev), args.fast)
             X = X_np if job.library == "clustpy" else ds_dev.X
-            own = timed_fit(model, X, dev)
+            with warnings.catch_warnings(record=True) as caught:  # and shown below, as usual
+                warnings.simplefilter("always")
+                own = timed_fit(model, X, dev)
+            for warning in caught:
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
         except Exception:  # a failed job is reported and the benchmark goes on
             print(f"FAILED {job}:\n{traceback.format_exc()}", flush=True)
             skipped.append(f"{job.data}/{job.library}/{job.method}/seed{job.seed} (error)")
@@ -329,6 +334,12 @@ def main() -> None:
         row = {"data": ds.name, "n": len(ds), "library": job.library, "method": job.method, "seed": job.seed,
                "device": dev.type, "seconds": seconds, "fit_seconds": own, "shared_pretrain_seconds": shared,
                **scores, "note": args.note}
+        # A CUDA-graph capture that failed trained that phase eagerly (dclib.train): its seconds are the slow path's.
+        failed = [str(w.message) for w in caught if "CUDA graph failed" in str(w.message)]
+        fell_back = list(dict.fromkeys(message.split(":")[0] for message in failed))  # the phases, once each
+        if fell_back:
+            eager = "eager after a failed graph capture: " + ", ".join(fell_back)
+            row["note"] = "; ".join(filter(None, [args.note, eager]))
         if job.method == "iic":
             subhead_accs = [evaluate(ds.y, lab)["acc"] for lab in model.subhead_labels_]
             row["iic_subhead_acc_mean"] = float(np.mean(subhead_accs))

@@ -1,8 +1,11 @@
-"""benchmarks/gpu.py: every job of every plan builds a valid estimator (no GPU needed: nothing is fitted)."""
+"""benchmarks/gpu.py: every job of every plan builds a valid estimator, and a row says when its fit fell back to
+eager steps (no GPU needed)."""
 
 import re
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 
@@ -63,3 +66,30 @@ def test_graphs_plan_times_ours_and_clustpys_on_one_machine_before_the_full_mnis
             f"mnist-test/ours-gpu/{method}/{s}" for s in range(3)]
     ours_vade = [job for job in gpu.plan_graphs(3, False) if job.method == "vade" and job.library == "ours-gpu"]
     assert len(ours_vade) == 6 and all(job.overrides["final_mixture"] == "full" for job in ours_vade)
+
+
+class _FailingCapture:
+    """A graph backend whose capture fails, as one would on a GPU if a step synced with the host."""
+
+    def warm_up(self, fn, times):
+        pass
+
+    def capture(self, fn):
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+
+def test_a_fit_that_fell_back_to_eager_steps_says_so_in_its_row(benchmark_script, monkeypatch, tmp_path):
+    # Its seconds are then the slow path's: a ratio computed from that row must not pass for the graphed one.
+    import dclib
+    import dclib.train
+
+    gpu = benchmark_script("gpu")
+    mnist5k = dclib.load_dataset("mnist5k")
+    monkeypatch.setattr(dclib, "load_dataset", lambda name, root=None, **kwargs: mnist5k)  # no MNIST files in CI
+    monkeypatch.setattr(dclib.train, "graph_backend", lambda device: _FailingCapture())
+    monkeypatch.setattr(sys, "argv", ["gpu.py", "--plan", "graphs", "--device", "cpu", "--fast", "--n", "150",
+                                      "--seeds", "1", "--jobs", "mnist-test/ours-gpu/dec/0", "--out", str(tmp_path)])
+    with pytest.warns(RuntimeWarning, match="train eagerly instead"):
+        gpu.main()
+    (row,) = pd.read_csv(tmp_path / "gpu_runs.csv").to_dict("records")
+    assert row["method"] == "dec" and row["note"] == "eager after a failed graph capture: pretrain (end-to-end), DEC"
