@@ -197,11 +197,40 @@ def test_vade_mixture_start_keeps_the_more_likely_mixture():
     np.testing.assert_array_equal(gmm.predict(Z), fits["kmeans"][0].predict(Z))
 
 
+def test_vade_full_start_is_the_diagonal_moments_of_a_full_covariance_mixture():
+    from scipy.stats import multivariate_normal
+    from sklearn.mixture import GaussianMixture
+
+    from dclib.methods.vade import _diagonal_moments
+
+    Z, _ = _blobs_where_one_em_start_merges_two()
+    Z = Z @ np.array([[1.0, 0.6], [0.0, 0.8]])  # correlated dimensions inside every cluster
+    gmm, scores = VaDE(8, n_init=2, mixture_start="full", random_state=0)._initial_mixture(Z)
+    assert set(scores) == {"full"}
+    full = GaussianMixture(8, covariance_type="full", n_init=2, random_state=0).fit(Z)
+    R = full.predict_proba(Z)
+    for k in range(8):  # the moments, by brute force: weighted mean and variance of each cluster
+        w = R[:, k] / R[:, k].sum()
+        mean = w @ Z
+        np.testing.assert_allclose(gmm.weights_[k], R[:, k].mean(), rtol=1e-12)
+        np.testing.assert_allclose(gmm.means_[k], mean, rtol=1e-9)
+        np.testing.assert_allclose(gmm.covariances_[k], w @ (Z - mean) ** 2 + 1e-4, rtol=1e-9)
+    # no EM ran after it, and it scores and predicts as the diagonal mixture with exactly those parameters
+    densities = np.stack([gmm.weights_[k] * multivariate_normal(gmm.means_[k], np.diag(gmm.covariances_[k])).pdf(Z)
+                          for k in range(8)], axis=1)
+    assert gmm.score(Z) == pytest.approx(np.log(densities.sum(1)).mean(), rel=1e-9) == scores["full"]
+    np.testing.assert_array_equal(gmm.predict(Z), densities.argmax(1))
+    weights, _, _ = _diagonal_moments(np.eye(8)[[0] * len(Z)], Z, 1e-4)  # seven empty clusters stay finite
+    assert weights[0] == 1 and np.isfinite(_diagonal_moments(np.eye(8)[[0] * len(Z)], Z, 1e-4)[1]).all()
+
+
 def test_vade_fit_records_its_mixture_start(digits):
     assert set(small(VaDE, epochs=0).fit(digits.X).mixture_log_likelihoods_) == {"gmm"}  # the default
     model = small(VaDE, epochs=1, mixture_start="best").fit(digits.X)
     assert set(model.mixture_log_likelihoods_) == {"gmm", "kmeans"}
     assert model.mixture_start_ == max(model.mixture_log_likelihoods_, key=model.mixture_log_likelihoods_.get)
+    full = small(VaDE, epochs=1, mixture_start="full").fit(digits.X)
+    assert full.mixture_start_ == "full" and np.isfinite(full.history_["loss"]).all()
     with pytest.raises(ValueError, match="mixture_start must be"):
         small(VaDE, mixture_start="kmeans++").fit(digits.X)
 

@@ -65,7 +65,8 @@ def test_graphs_plan_times_ours_and_clustpys_on_one_machine_before_the_full_mnis
         assert [k for k in test_set if k.startswith(f"mnist-test/ours-gpu/{method}/")] == [
             f"mnist-test/ours-gpu/{method}/{s}" for s in range(3)]
     ours_vade = [job for job in gpu.plan_graphs(3, False) if job.method == "vade" and job.library == "ours-gpu"]
-    assert len(ours_vade) == 6 and all(job.overrides["final_mixture"] == "full" for job in ours_vade)
+    assert len(ours_vade) == 6 and all(job.overrides["final_mixture"] == job.overrides["mixture_start"] == "full"
+                                       for job in ours_vade)
 
 
 class _FailingCapture:
