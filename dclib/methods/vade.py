@@ -88,11 +88,11 @@ class VaDE(AutoencoderClusterer):
     one kept. Measured on ``mnist5k`` (course configuration, 6 seeds,
     2 threads, ``benchmarks/vade_start.py``): ``"best"`` ends at ACC 0.596 ± 0.039, ``"gmm"`` at
     0.597 ± 0.040 — no gain, so the default stays the simpler one. ``"full"`` does gain: from the same
-    50-epoch autoencoders, 20 ELBO epochs, 3 seeds, its start is at ACC 0.717 ± 0.007 against the
-    default's 0.631 ± 0.045, and VaDE's own labels end at 0.716 ± 0.011 against 0.637 ± 0.049
-    (0.751 ± 0.014 against 0.711 ± 0.048 with the full refit; ``benchmarks/vade_levers.py start``,
+    50-epoch autoencoders, 20 ELBO epochs, 6 seeds, VaDE's own labels end at ACC 0.711 ± 0.036 against
+    the default's 0.661 ± 0.051, higher on every seed (+0.011 to +0.116); with the full refit the gain
+    is smaller and mixed, 0.736 ± 0.045 against 0.719 ± 0.046 (``benchmarks/vade_levers.py start``,
     benchmarks/RESULTS.md, session 13). It is not the default yet: the lectures' committed runs and
-    measured tables use ``"gmm"``, and it has not been measured on more seeds or on a GPU.
+    measured tables use ``"gmm"``, and it has not been measured on a GPU.
 
     ``final_mixture`` says which mixture gives the clusters after training. ``None`` (default) is
     VaDE's own: argmax γ under its diagonal prior. ``"full"`` is an explicit second stage: a
