@@ -160,21 +160,16 @@ def train(
             if before_batch is not None and before_batch(iteration):
                 stop = True
                 break
-            n_global = len(idx)
+            weight = None
             if distributed:
-                idx = dist.shard_batch(idx)  # this rank's share
+                n_global, idx = len(idx), dist.shard_batch(idx)  # this rank's share
                 weight = dist.shard_weight(len(idx), n_global) if sample_mean else None
-                terms = _eager_step(step, optimizer, idx, weight)
-                n_batch = len(idx)
-                _accumulate(totals, terms, n_batch)
-            elif graphs is not None and (replayed := graphs(idx)) is not None:
+            if graphs is not None and (replayed := graphs(idx)) is not None:
                 terms = replayed  # its epoch sums accumulate inside the graph
-                n_batch = len(idx)
             else:
-                terms = _eager_step(step, optimizer, idx)
-                n_batch = len(idx)
-                _accumulate(totals, terms, n_batch)
-            seen += n_batch
+                terms = _eager_step(step, optimizer, idx, weight)
+                _accumulate(totals, terms, len(idx))
+            seen += len(idx)
             if after_batch is not None:
                 after_batch(iteration, idx, terms)
             iteration += 1

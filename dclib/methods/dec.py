@@ -118,7 +118,7 @@ class DEC(AutoencoderClusterer):
         # ``update_interval`` iterations): on a GPU each step is a replayed CUDA graph (``train``'s
         # ``cuda_graph``), which re-runs kernels on fixed addresses, not this Python.
         target = torch.zeros(len(X), self.n_clusters, device=self.device_)
-        state: dict = {"labels": None, "loss_sum": torch.zeros((), device=self.device_), "since": 0}
+        state: dict = {"labels": None, "loss_sum": torch.zeros((), device=self.device_), "updated_at": None}
 
         def update_target(iteration: int) -> bool:
             """Every ``update_interval`` iterations: new P on all data, convergence test."""
@@ -128,13 +128,14 @@ class DEC(AutoencoderClusterer):
             self.autoencoder_.train()
             labels = dist.gather_rows(q.argmax(1))
             changed = 1.0 if state["labels"] is None else float((labels != state["labels"]).float().mean())
-            loss = float(dist.all_mean(state["loss_sum"])) / state["since"] if state["since"] else math.nan
+            since = 0 if state["updated_at"] is None else iteration - state["updated_at"]  # batches summed
+            loss = float(dist.all_mean(state["loss_sum"])) / since if since else math.nan
             self.history_.log(
                 iteration=iteration, loss=loss, label_change=changed,
                 **self._log_metrics(labels.cpu().numpy(), y),
             )
             target.copy_(dist.gather_rows(dist.global_target_distribution(q).detach()))
-            state.update(labels=labels, since=0)
+            state.update(labels=labels, updated_at=iteration)
             state["loss_sum"].zero_()
             return state["labels"] is not None and iteration > 0 and changed < self.tol
 
@@ -143,7 +144,6 @@ class DEC(AutoencoderClusterer):
 
         def after_batch(iteration: int, idx: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
             state["loss_sum"].add_(terms["loss"].detach())  # on the device: no sync
-            state["since"] += 1
 
         n_batches = math.ceil(len(X) / self.batch_size)
         self.autoencoder_.train()
