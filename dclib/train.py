@@ -394,16 +394,27 @@ def pretrain_end_to_end(
     batch_size: int = 256,
     lr: float = 1e-3,
     recon_loss: str = "mse",
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
     show_progress: bool = True,
 ) -> History:
     """Train the whole autoencoder with Adam on the reconstruction error.
 
     ``recon_loss="mse"`` (DEC, linear output) or ``"bce"`` (the decoder outputs Bernoulli
-    logits, as VaDE's likelihood expects).
+    logits, as VaDE's likelihood expects). ``augment`` (e.g. ``dclib.augment.SHIFT_ROTATE``)
+    transforms every batch of images, and the autoencoder reconstructs the transformed batch, as in
+    DEC-DA (Guo et al., 2018): the code has to describe a digit, not its exact pixels, so longer
+    training keeps improving the clusters instead of overfitting (lecture 04, section 8.1). Its
+    random draws come from the default generator (seeded by the estimators), which a CUDA graph
+    replays correctly.
     """
     if recon_loss not in RECON_LOSSES:
         raise ValueError(f"recon_loss must be one of {sorted(RECON_LOSSES)}, got {recon_loss!r}.")
+    if augment is not None and X.dim() != 4:
+        raise ValueError(
+            f"Augmented pretraining transforms images shaped (n, C, H, W); got X of shape {tuple(X.shape)}. "
+            "Pass the images unflattened, or pretrain without augmentation."
+        )
     loss_fn = RECON_LOSSES[recon_loss]
     # Capturable Adam keeps its step counter on the device, so the CUDA-graph replay (``train``'s
     # ``cuda_graph``; DCLIB_CUDA_GRAPHS=0 turns it off) can run the optimiser step too.
@@ -411,7 +422,7 @@ def pretrain_end_to_end(
     ae.train()
 
     def step(idx: torch.Tensor) -> torch.Tensor:
-        x = X[idx]
+        x = X[idx] if augment is None else augment(X[idx])
         return loss_fn(ae(x), x)
 
     return train(
@@ -492,6 +503,7 @@ def pretrain_autoencoder(
     batch_size: int = 256,
     lr: float = 1e-3,
     recon_loss: str = "mse",
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     seed: int | None = None,
     generator: torch.Generator | None = None,
     cache: bool = True,
@@ -504,7 +516,8 @@ def pretrain_autoencoder(
     learning rate and seed, so re-running a notebook reuses the weights; ``force=True`` retrains.
     The returned history's ``seconds`` is what the pretraining cost when it ran — here, or in the
     fit that filled the cache (saved with the weights; ``None`` for caches older than that) — so a
-    comparison can charge a cached autoencoder's cost to every method that reuses it.
+    comparison can charge a cached autoencoder's cost to every method that reuses it. ``augment``
+    (end-to-end only) trains on transformed images; see ``pretrain_end_to_end``.
     For ``"greedy"``, ``epochs`` is split evenly between the layer-wise stage (per layer) and
     the fine-tuning stage. With ``seed=None`` nothing is cached (the run is not reproducible).
     """
@@ -515,6 +528,8 @@ def pretrain_autoencoder(
         parts = [ae.config(), method, epochs, batch_size, lr, seed, _fingerprint(X)]
         if recon_loss != "mse":
             parts.append(recon_loss)
+        if augment is not None:
+            parts.append(f"augment={augment!r}")
         if dist.world_size() > 1:  # a data-parallel pretraining is its own (equivalent) run
             parts.append(f"world{dist.world_size()}")
         key = json.dumps(parts, sort_keys=True)
@@ -532,6 +547,8 @@ def pretrain_autoencoder(
             return history
     if method == "greedy" and recon_loss != "mse":
         raise ValueError("Greedy pretraining uses the squared error; use method='end-to-end'.")
+    if method == "greedy" and augment is not None:
+        raise ValueError("Augmented pretraining is end-to-end only; use pretrain='end-to-end' or no augmentation.")
     start = time.perf_counter()
     if method == "greedy":
         history = pretrain_greedy(
@@ -540,7 +557,7 @@ def pretrain_autoencoder(
         )
     else:
         history = pretrain_end_to_end(
-            ae, X, epochs=epochs, batch_size=batch_size, lr=lr, recon_loss=recon_loss,
+            ae, X, epochs=epochs, batch_size=batch_size, lr=lr, recon_loss=recon_loss, augment=augment,
             generator=generator, show_progress=show_progress,
         )
     if X.device.type == "cuda":

@@ -286,3 +286,17 @@ def test_iic_api_subheads_and_history(digits, tmp_path):
     np.testing.assert_allclose(IIC.load(tmp_path / "iic.pt").predict_proba(digits.X), proba, atol=1e-5)
     with pytest.raises(ValueError, match="images"):
         small_iic().fit(digits.X_flat)
+
+
+def test_pretrain_augment_changes_the_autoencoder_reproducibly_and_needs_images(digits):
+    """``pretrain_augment=True`` pretrains on shifted and rotated digits: a different autoencoder from the
+    plain one, the same one again with the same ``random_state`` (CPU)."""
+    config = dict(dims=(64, 32, 8), pretrain_epochs=3, device="cpu", random_state=0, cache=False)
+    X = digits.X[:300]
+    a = AEKMeans(10, pretrain_augment=True, **config).fit(X)
+    b = AEKMeans(10, pretrain_augment=True, **config).fit(X)
+    plain = AEKMeans(10, **config).fit(X)
+    np.testing.assert_array_equal(a.transform(X), b.transform(X))
+    assert not np.allclose(a.transform(X), plain.transform(X))
+    with pytest.raises(ValueError, match="pretrain_augment"):
+        VaDE(10, pretrain_augment=True, **config).fit(X.reshape(300, 64))

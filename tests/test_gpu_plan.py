@@ -61,12 +61,19 @@ def test_graphs_plan_times_ours_and_clustpys_on_one_machine_before_the_full_mnis
     test_set = [k for k in keys if k.startswith("mnist-test/")]
     assert keys[:len(test_set)] == test_set
     assert {k for k in test_set if "/clustpy/" in k} == {f"mnist-test/clustpy/{m}/0" for m in ("dec", "idec", "vade")}
-    for method in ("ae-kmeans", "dec", "idec", "dcn", "vade"):
+    for method in ("ae-kmeans", "dec", "idec", "dcn", "vade+da", "ae-kmeans+da", "dec+da"):
         assert [k for k in test_set if k.startswith(f"mnist-test/ours-gpu/{method}/")] == [
             f"mnist-test/ours-gpu/{method}/{s}" for s in range(3)]
-    ours_vade = [job for job in gpu.plan_graphs(3, False) if job.method == "vade" and job.library == "ours-gpu"]
+    jobs = gpu.plan_graphs(3, False)
+    ours_vade = [job for job in jobs if job.method == "vade" and job.library == "ours-gpu"]
     assert len(ours_vade) == 6 and all(job.overrides["final_mixture"] == job.overrides["mixture_start"] == "full"
+                                       and job.overrides["pretrain_augment"] is True and job.name == "vade+da"
                                        for job in ours_vade)
+    # an augmented DEC shares the augmented AE + k-means's autoencoder (the same pretraining), not the plain one
+    for data in ("mnist-test", "mnist"):
+        pretraining = {job.name: {k: v for k, v in job.overrides.items() if k.startswith("pretrain")}
+                       for job in jobs if job.data == data and job.method in ("ae-kmeans", "dec")}
+        assert pretraining["dec+da"] == pretraining["ae-kmeans+da"] != pretraining["dec"]
 
 
 class _FailingCapture:

@@ -109,3 +109,71 @@ def test_glorot_init_is_the_default_draws_within_the_glorot_bound_and_zero_biase
     assert ae.config() != torch_init.config()  # the pretraining cache keeps them apart
     with pytest.raises(ValueError, match="init"):
         MLPAutoencoder((10, 2), init="he")
+
+
+# ----------------------------------------------------------------------------- augmented pretraining
+
+
+class _Blank:
+    """A deterministic 'augmentation' that blanks the lower half of each image and counts its calls."""
+
+    calls = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        out = x.clone()
+        out[..., x.shape[-2] // 2 :, :] = 0.0
+        return out
+
+    def __repr__(self) -> str:
+        return "_Blank()"
+
+
+def test_augmented_pretraining_reconstructs_the_transformed_batch(digits):
+    """Every batch goes through ``augment`` and the autoencoder learns to reproduce the *transformed* images:
+    trained on half-blank digits, it outputs (near) zeros in the blank half, which a plain one does not."""
+    X = digits.X[:320]
+    blank = _Blank()
+    torch.manual_seed(0)
+    ae = MLPAutoencoder((64, 64, 16, 5))
+    pretrain_autoencoder(ae, X, epochs=20, batch_size=64, augment=blank, seed=None, show_progress=False)
+    assert blank.calls == 20 * 5  # 320 = 5 batches of 64, 20 epochs
+    torch.manual_seed(0)
+    plain = MLPAutoencoder((64, 64, 16, 5))
+    pretrain_autoencoder(plain, X, epochs=20, batch_size=64, seed=None, show_progress=False)
+    with torch.no_grad():
+        lower_aug, lower_plain = ae(X)[..., 4:, :].abs().mean(), plain(X)[..., 4:, :].abs().mean()
+    assert lower_aug < 0.3 * lower_plain, (lower_aug, lower_plain)
+
+
+def test_augmented_pretraining_has_its_own_cache_entry_and_needs_images(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("DCLIB_CACHE", str(tmp_path))
+    X = digits.X[:200]
+    pretrain_autoencoder(MLPAutoencoder((64, 16, 4)), X, epochs=1, seed=3, show_progress=False)
+    pretrain_autoencoder(MLPAutoencoder((64, 16, 4)), X, epochs=1, seed=3, augment=_Blank(), show_progress=False)
+    assert len(list(tmp_path.glob("ae-*.pt"))) == 2  # the augmented weights never answer a plain request
+    hist = pretrain_autoencoder(MLPAutoencoder((64, 16, 4)), X, epochs=1, seed=3, augment=_Blank(),
+                                show_progress=False)
+    assert hist.from_cache
+    with pytest.raises(ValueError, match=r"\(n, C, H, W\)"):
+        pretrain_autoencoder(MLPAutoencoder((64, 16, 4)), X.reshape(200, 64), epochs=1, augment=_Blank(),
+                             seed=None, show_progress=False)
+    with pytest.raises(ValueError, match="end-to-end only"):
+        pretrain_autoencoder(MLPAutoencoder((64, 16, 4)), X, method="greedy", epochs=2, augment=_Blank(),
+                             seed=None, show_progress=False)
+
+
+def test_shift_rotate_moves_digits_without_changing_their_ink():
+    """DEC-DA's augmentation: shifts and small rotations, no contrast change; values stay in [0, 1]."""
+    from dclib.augment import SHIFT_ROTATE, resolve_augment
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 10:18, 12:16] = 1.0  # a bar in the middle, far from the border
+    out = SHIFT_ROTATE(x)
+    assert out.shape == x.shape and 0.0 <= float(out.min()) and float(out.max()) <= 1.0
+    assert (out - x).abs().amax(dim=(1, 2, 3)).gt(0.5).float().mean() > 0.9  # almost every image moved
+    torch.testing.assert_close(out.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)), rtol=0.1, atol=0)  # ink kept
+    assert resolve_augment(True) is SHIFT_ROTATE and resolve_augment(None) is None and resolve_augment(False) is None
+    with pytest.raises(TypeError, match="augment must be"):
+        resolve_augment("yes")

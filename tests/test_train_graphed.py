@@ -285,6 +285,35 @@ def test_graphed_pretraining_matches_eager_weights_and_losses(monkeypatch):
     assert h_graph["loss"][-1] < h_graph["loss"][0]  # and it did train
 
 
+def _augmented_epoch_losses(device: torch.device) -> np.ndarray:
+    """Pretraining on 512 copies of one image with an lr of 1e-12 (the weights barely move): only fresh random
+    transforms at every step make the epoch losses differ; draws frozen into a recording would repeat exactly."""
+    from dclib.augment import SHIFT_ROTATE
+
+    X = torch.zeros(512, 1, 28, 28, device=device)
+    X[:, :, 8:20, 12:16] = 1.0
+    torch.manual_seed(0)
+    ae = MLPAutoencoder((784, 64, 8)).to(device)
+    history = pretrain_end_to_end(ae, X, epochs=3, batch_size=128, lr=1e-12, augment=SHIFT_ROTATE,
+                                  generator=make_generator(1, device), show_progress=False)
+    return np.asarray(history["loss"])
+
+
+def test_replayed_augmented_pretraining_draws_new_transforms_at_every_step(faithful):
+    losses = _augmented_epoch_losses(torch.device("cpu"))
+    assert [b.replays for b in faithful] == [3 * 4]  # 512 = 4 batches of 128, all replayed
+    assert np.isfinite(losses).all() and np.ptp(losses) > 1e-4 * losses.mean(), losses
+
+
+@cuda
+def test_graphed_augmented_pretraining_draws_new_transforms_at_every_replay(monkeypatch):
+    """The augmentation's random draws are inside the captured step, so every replay must draw anew (the default
+    CUDA generator's offset advances); frozen draws would feed the same transformed batch again and again."""
+    monkeypatch.setenv("DCLIB_CUDA_GRAPHS", "1")
+    losses = _augmented_epoch_losses(torch.device("cuda"))
+    assert np.isfinite(losses).all() and np.ptp(losses) > 1e-4 * losses.mean(), losses
+
+
 @cuda
 @pytest.mark.parametrize("cls", [DEC, IDEC, DCN])
 def test_graphed_dec_and_dcn_match_eager_on_the_gpu(monkeypatch, digits, cls):

@@ -184,7 +184,9 @@ class AutoencoderClusterer(BaseClusterer):
     Expects the attributes ``autoencoder`` ("mlp", "conv" or a module), ``dims``, ``pretrain``
     ("end-to-end", "greedy" or None), ``pretrain_epochs``, ``batch_size``, ``pretrain_lr``,
     ``cache`` and ``verbose``; a method whose ``batch_size`` means something else (the embedding
-    method's batch of pairs) pretrains at its ``pretrain_batch_size`` instead.
+    method's batch of pairs) pretrains at its ``pretrain_batch_size`` instead. A method with a
+    ``pretrain_augment`` attribute (AE + k-means, DEC, IDEC, VaDE) pretrains on augmented images when
+    it is set: ``True`` is DEC-DA's shifts and rotations (``dclib.augment.SHIFT_ROTATE``).
     """
 
     _pretrain_recon_loss = "mse"  # VaDE's Bernoulli decoder pretrains on "bce"
@@ -213,7 +215,7 @@ class AutoencoderClusterer(BaseClusterer):
             self.pretrain_history_ = pretrain_autoencoder(
                 ae, X, method=self.pretrain, epochs=self.pretrain_epochs,
                 batch_size=self._pretrain_batch_size(), lr=self.pretrain_lr, recon_loss=self._pretrain_recon_loss,
-                seed=self.random_state,
+                augment=self._pretrain_augment(X), seed=self.random_state,
                 generator=self._generator(), cache=self.cache, show_progress=self.verbose,
             )
             self.pretrain_from_cache_ = bool(getattr(self.pretrain_history_, "from_cache", False))
@@ -223,6 +225,18 @@ class AutoencoderClusterer(BaseClusterer):
         if self.random_state is not None:
             seed_everything(int(self.random_state) + 1)
         return ae
+
+    def _pretrain_augment(self, X: torch.Tensor):
+        """The augmentation pretraining applies (``pretrain_augment`` where a method has one, else none)."""
+        from ..augment import resolve_augment
+
+        augment = resolve_augment(getattr(self, "pretrain_augment", None))
+        if augment is not None and X.dim() != 4:
+            raise ValueError(
+                f"pretrain_augment transforms images shaped (n, C, H, W), but X has shape {tuple(X.shape)}; "
+                "pass the images unflattened, or set pretrain_augment=None."
+            )
+        return augment
 
     def _pretrain_batch_size(self) -> int:
         """Pretraining's batch: ``pretrain_batch_size`` where a method has one, else its ``batch_size``."""

@@ -83,6 +83,7 @@ class AEKMeans(AutoencoderClusterer):
         pretrain_epochs: int = 50,
         batch_size: int = 256,
         pretrain_lr: float = 1e-3,
+        pretrain_augment=None,
         n_init: int = 20,
         cache: bool = True,
         device: str = "auto",
@@ -96,6 +97,7 @@ class AEKMeans(AutoencoderClusterer):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_lr = pretrain_lr
+        self.pretrain_augment = pretrain_augment
         self.n_init = n_init
         self.cache = cache
         self.device = device

@@ -47,6 +47,7 @@ class DEC(AutoencoderClusterer):
         pretrain: str | None = "greedy",
         pretrain_epochs: int = 50,
         pretrain_lr: float = 1e-3,
+        pretrain_augment=None,
         update_interval: int = 140,
         tol: float = 0.001,
         batch_size: int = 256,
@@ -66,6 +67,7 @@ class DEC(AutoencoderClusterer):
         self.pretrain = pretrain
         self.pretrain_epochs = pretrain_epochs
         self.pretrain_lr = pretrain_lr
+        self.pretrain_augment = pretrain_augment
         self.update_interval = update_interval
         self.tol = tol
         self.batch_size = batch_size
