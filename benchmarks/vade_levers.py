@@ -5,6 +5,7 @@
     python benchmarks/vade_levers.py pretrain --seed 0 --pretrain greedy --epochs 20 --out rows.csv
     python benchmarks/vade_levers.py start --seed 0 --start full --epochs 20 --out rows.csv
     python benchmarks/vade_levers.py vade-augment --data mnist-test --root DIR --pretrain-epochs 200 --out rows.csv
+    python benchmarks/vade_levers.py curve --augment affine --pretrain-epochs 400 --every 50 --out rows.csv
 
 VaDE ends close to the Gaussian mixture it starts from (lecture 04, section 8), so the places to look
 for accuracy are the training itself and the autoencoder it starts from:
@@ -22,6 +23,8 @@ for accuracy are the training itself and the autoencoder it starts from:
   (``pretrain_augment=True``) or not, from ``--start``; ``--data mnist-test --root DIR`` for the test set.
   A plain autoencoder trained longer overfits 5,000 digits (its clusters get worse); an augmented one
   keeps improving (session 14).
+* ``curve``: VaDE's pretraining (BCE) with ``--augment affine`` or ``none``, scored every ``--every`` epochs up to
+  ``--pretrain-epochs``: k-means, a full-covariance mixture and the start VaDE would take from it.
 * ``start``: VaDE's ``mixture_start`` (``"gmm"``, the default, against ``"full"``: the diagonal moments of
   a full-covariance mixture's clusters), from the same 50-epoch autoencoder per seed (the disk cache),
   then 20 ELBO epochs; each row scores the start, VaDE's own labels and the full refit.
@@ -139,6 +142,58 @@ def mixture_start(args) -> dict:
                 seconds=round(time.perf_counter() - start, 1))
 
 
+def pretraining_curve(args) -> list[dict]:
+    """Pretrain VaDE's autoencoder (BCE) with or without DEC-DA's augmentation and, every ``--every`` epochs,
+    score k-means (10 restarts), a full-covariance mixture (5 restarts) and the diagonal start VaDE would take
+    from it (``mixture_start="full"``) on the clean embedding: one row per checkpoint."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
+    from dclib import load_dataset
+    from dclib.augment import SHIFT_ROTATE
+    from dclib.methods.vade import _diagonal_mixture, _diagonal_moments
+    from dclib.metrics import evaluate
+    from dclib.models import MLPAutoencoder
+    from dclib.train import embed, train
+    from dclib.utils import make_generator, seed_everything
+
+    data = load_dataset(args.data, root=args.root)
+    X, y = data.X, data.y.numpy()
+    seed_everything(args.seed)
+    ae = MLPAutoencoder((X[0].numel(), 500, 500, 2000, 10))
+    optimizer = torch.optim.Adam(ae.parameters(), lr=1e-3)
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        x = X[idx] if args.augment == "none" else SHIFT_ROTATE(X[idx])
+        return F.binary_cross_entropy_with_logits(ae(x), x)
+
+    rows, start = [], time.perf_counter()
+
+    def checkpoint(epoch: int, means: dict[str, float]) -> bool:
+        if (epoch + 1) % args.every:
+            return False
+        ae.eval()
+        Z = embed(ae.encode, X).numpy().astype(np.float64)
+        ae.train()
+        kmeans = KMeans(data.n_clusters, n_init=10, random_state=args.seed).fit_predict(Z)
+        full = GaussianMixture(data.n_clusters, covariance_type="full", n_init=5, random_state=args.seed).fit(Z)
+        diagonal = _diagonal_mixture(*_diagonal_moments(full.predict_proba(Z), Z, 1e-4)).predict(Z)
+        rows.append(dict(data=args.data, seed=args.seed, augment=args.augment, epoch=epoch + 1,
+                         kmeans_acc=round(evaluate(y, kmeans)["acc"], 4),
+                         full_gmm_acc=round(evaluate(y, full.predict(Z))["acc"], 4),
+                         full_start_acc=round(evaluate(y, diagonal)["acc"], 4), bce=round(means["loss"], 4),
+                         seconds=round(time.perf_counter() - start, 1)))
+        print(rows[-1], flush=True)
+        return False
+
+    train(step, optimizer, len(X), epochs=args.pretrain_epochs, batch_size=256, device=torch.device("cpu"),
+          generator=make_generator(args.seed, torch.device("cpu")), after_epoch=checkpoint, show_progress=False)
+    return rows
+
+
 def augmented_vade(args) -> dict:
     """VaDE as the library fits it with ``pretrain_augment`` (or without), scored at the start, on its own
     labels and after the full refit; ``pretrain_seconds`` is the pretraining alone."""
@@ -164,7 +219,7 @@ def augmented_vade(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("lever", choices=("long", "augment", "pretrain", "start", "vade-augment"))
+    parser.add_argument("lever", choices=("long", "augment", "pretrain", "start", "vade-augment", "curve"))
     parser.add_argument("--data", default="mnist5k")
     parser.add_argument("--root", default=None, help="folder holding MNIST/raw/ (for mnist-test, mnist)")
     parser.add_argument("--threads", type=int, default=1)
@@ -177,7 +232,8 @@ def main() -> None:
     parser.add_argument("--pretrain", choices=("greedy", "end-to-end"), default="greedy", help="pretrain: how")
     parser.add_argument("--start", choices=("gmm", "kmeans", "best", "full"), default="full",
                         help="start: VaDE's mixture_start")
-    parser.add_argument("--out", default=None, help="append the row to this CSV")
+    parser.add_argument("--every", type=int, default=50, help="curve: score the embedding every this many epochs")
+    parser.add_argument("--out", default=None, help="append the row(s) to this CSV")
     args = parser.parse_args()
 
     import pandas as pd
@@ -185,12 +241,14 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     levers = {"long": long_training, "augment": augmented_pretraining, "pretrain": pretraining, "start": mixture_start,
-              "vade-augment": augmented_vade}
-    row = levers[args.lever](args)
-    print(row, flush=True)
+              "vade-augment": augmented_vade, "curve": pretraining_curve}
+    rows = levers[args.lever](args)
+    if not isinstance(rows, list):  # (a curve prints its rows as it goes)
+        print(rows, flush=True)
+        rows = [rows]
     if args.out:
         out = Path(args.out)
-        pd.DataFrame([row]).to_csv(out, mode="a", header=not out.exists(), index=False)
+        pd.DataFrame(rows).to_csv(out, mode="a", header=not out.exists(), index=False)
 
 
 if __name__ == "__main__":
