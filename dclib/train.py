@@ -404,7 +404,7 @@ def pretrain_end_to_end(
     logits, as VaDE's likelihood expects). ``augment`` (e.g. ``dclib.augment.SHIFT_ROTATE``)
     transforms every batch of images, and the autoencoder reconstructs the transformed batch, as in
     DEC-DA (Guo et al., 2018): the code has to describe a digit, not its exact pixels, so longer
-    training keeps improving the clusters instead of overfitting (lecture 04, section 8.1). Its
+    training keeps improving the clusters instead of overfitting (lecture 01, section 9.1). Its
     random draws come from the default generator (seeded by the estimators), which a CUDA graph
     replays correctly.
     """
@@ -413,7 +413,7 @@ def pretrain_end_to_end(
     if augment is not None and X.dim() != 4:
         raise ValueError(
             f"Augmented pretraining transforms images shaped (n, C, H, W); got X of shape {tuple(X.shape)}. "
-            "Pass the images unflattened, or pretrain without augmentation."
+            "Pass the images unflattened, or pretrain without augmentation (an estimator's pretrain_augment=None)."
         )
     loss_fn = RECON_LOSSES[recon_loss]
     # Capturable Adam keeps its step counter on the device, so the CUDA-graph replay (``train``'s

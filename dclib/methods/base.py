@@ -215,7 +215,7 @@ class AutoencoderClusterer(BaseClusterer):
             self.pretrain_history_ = pretrain_autoencoder(
                 ae, X, method=self.pretrain, epochs=self.pretrain_epochs,
                 batch_size=self._pretrain_batch_size(), lr=self.pretrain_lr, recon_loss=self._pretrain_recon_loss,
-                augment=self._pretrain_augment(X), seed=self.random_state,
+                augment=self._pretrain_augment(), seed=self.random_state,
                 generator=self._generator(), cache=self.cache, show_progress=self.verbose,
             )
             self.pretrain_from_cache_ = bool(getattr(self.pretrain_history_, "from_cache", False))
@@ -226,17 +226,11 @@ class AutoencoderClusterer(BaseClusterer):
             seed_everything(int(self.random_state) + 1)
         return ae
 
-    def _pretrain_augment(self, X: torch.Tensor):
+    def _pretrain_augment(self):
         """The augmentation pretraining applies (``pretrain_augment`` where a method has one, else none)."""
         from ..augment import resolve_augment
 
-        augment = resolve_augment(getattr(self, "pretrain_augment", None))
-        if augment is not None and X.dim() != 4:
-            raise ValueError(
-                f"pretrain_augment transforms images shaped (n, C, H, W), but X has shape {tuple(X.shape)}; "
-                "pass the images unflattened, or set pretrain_augment=None."
-            )
-        return augment
+        return resolve_augment(getattr(self, "pretrain_augment", None))
 
     def _pretrain_batch_size(self) -> int:
         """Pretraining's batch: ``pretrain_batch_size`` where a method has one, else its ``batch_size``."""

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..augment import Augment
+from ..augment import Augment, resolve_augment
 from ..losses import dac_loss, dac_pair_labels, dac_similarity, dac_thresholds
 from ..models import IICNet
 from ..train import embed, train
@@ -102,7 +102,7 @@ class DAC(BaseClusterer):
             raise ValueError(f"epochs >= 1, batch_size >= 2 and eta > 0 needed, got {self.epochs!r}, "
                              f"{self.batch_size!r}, {self.eta!r}.")
         self.net_ = DACNet(tuple(X.shape[1:]), self.n_clusters, self.channels).to(self.device_)
-        augment = DAC_AUGMENT if self.augment is True else (self.augment or None)
+        augment = resolve_augment(self.augment, default=DAC_AUGMENT)
         generator = self._generator(2)
         optimizer = torch.optim.Adam(self.net_.parameters(), lr=self.lr)
         state = {"lamb": 0.0}
