@@ -42,6 +42,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def vade_scores(model, y, nmi: bool = False) -> dict:
+    """ACC (and NMI) of a fitted ``VaDE(final_mixture="full")``: at its start, on its own labels, after the refit."""
+    from dclib.metrics import evaluate
+
+    scores = {"start_acc": evaluate(y, model.initial_labels_)["acc"]}
+    for name, labels in (("own", model.own_labels_), ("full_refit", model.labels_)):
+        result = evaluate(y, labels)
+        scores[f"{name}_acc"] = result["acc"]
+        if nmi:
+            scores[f"{name}_nmi"] = result["nmi"]
+    return {key: round(value, 4) for key, value in scores.items()}
+
+
 def long_training(args) -> dict:
     from dclib import VaDE, load_dataset
     from dclib.metrics import evaluate
@@ -105,7 +118,6 @@ def pretraining(args) -> dict:
     import torch
 
     from dclib import VaDE, load_dataset
-    from dclib.metrics import evaluate
     from dclib.models import MLPAutoencoder
     from dclib.train import pretrain_autoencoder
     from dclib.utils import make_generator, seed_everything
@@ -121,14 +133,11 @@ def pretraining(args) -> dict:
     model = VaDE(data.n_clusters, autoencoder=ae, pretrain=None, epochs=args.epochs, device="cpu",
                  random_state=args.seed, final_mixture="full").fit(data.X, data.y)
     return dict(seed=args.seed, pretrain=args.pretrain, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
-                start_acc=round(evaluate(y, model.initial_labels_)["acc"], 4),
-                own_acc=round(evaluate(y, model.own_labels_)["acc"], 4),
-                full_refit_acc=round(evaluate(y, model.labels_)["acc"], 4), pretrain_seconds=round(seconds, 1))
+                **vade_scores(model, y), pretrain_seconds=round(seconds, 1))
 
 
 def mixture_start(args) -> dict:
     from dclib import VaDE, load_dataset
-    from dclib.metrics import evaluate
 
     data = load_dataset(args.data)
     y = data.y.numpy()
@@ -136,10 +145,7 @@ def mixture_start(args) -> dict:
     model = VaDE(data.n_clusters, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, device="cpu",
                  random_state=args.seed, mixture_start=args.start, final_mixture="full").fit(data.X, data.y)
     return dict(seed=args.seed, mixture_start=args.start, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
-                start_acc=round(evaluate(y, model.initial_labels_)["acc"], 4),
-                own_acc=round(evaluate(y, model.own_labels_)["acc"], 4),
-                full_refit_acc=round(evaluate(y, model.labels_)["acc"], 4),
-                seconds=round(time.perf_counter() - start, 1))
+                **vade_scores(model, y), seconds=round(time.perf_counter() - start, 1))
 
 
 def pretraining_curve(args) -> list[dict]:
@@ -198,7 +204,6 @@ def augmented_vade(args) -> dict:
     """VaDE as the library fits it with ``pretrain_augment`` (or without), scored at the start, on its own
     labels and after the full refit; ``pretrain_seconds`` is the pretraining alone."""
     from dclib import VaDE, load_dataset
-    from dclib.metrics import evaluate
 
     data = load_dataset(args.data, root=args.root)
     y = data.y.numpy()
@@ -207,12 +212,7 @@ def augmented_vade(args) -> dict:
                  random_state=args.seed, pretrain_augment=args.augment == "affine", mixture_start=args.start,
                  final_mixture="full", cache=False).fit(data.X, data.y)
     return dict(data=args.data, seed=args.seed, augment=args.augment, mixture_start=args.start,
-                pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
-                start_acc=round(evaluate(y, model.initial_labels_)["acc"], 4),
-                own_acc=round(evaluate(y, model.own_labels_)["acc"], 4),
-                own_nmi=round(evaluate(y, model.own_labels_)["nmi"], 4),
-                full_refit_acc=round(evaluate(y, model.labels_)["acc"], 4),
-                full_refit_nmi=round(evaluate(y, model.labels_)["nmi"], 4),
+                pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, **vade_scores(model, y, nmi=True),
                 pretrain_seconds=round(model.pretrain_seconds_, 1), seconds=round(time.perf_counter() - start, 1),
                 threads=args.threads)
 
