@@ -6,6 +6,8 @@
     python benchmarks/vade_levers.py start --seed 0 --start full --epochs 20 --out rows.csv
     python benchmarks/vade_levers.py vade-augment --data mnist-test --root DIR --pretrain-epochs 200 --out rows.csv
     python benchmarks/vade_levers.py curve --augment affine --pretrain-epochs 400 --every 50 --out rows.csv
+    python benchmarks/vade_levers.py curve --data mnist --root DIR --pretrain-epochs 150 --every 25 --save CKPTS
+    python benchmarks/vade_levers.py vade-augment --data mnist --root DIR --autoencoder CKPTS/mnist-affine-s0-e150.pt
 
 VaDE ends close to the Gaussian mixture it starts from (lecture 04, section 8), so the places to look
 for accuracy are the training itself and the autoencoder it starts from:
@@ -24,7 +26,9 @@ for accuracy are the training itself and the autoencoder it starts from:
   A plain autoencoder trained longer overfits 5,000 digits (its clusters get worse); an augmented one
   keeps improving (session 14).
 * ``curve``: VaDE's pretraining (BCE) with ``--augment affine`` or ``none``, scored every ``--every`` epochs up to
-  ``--pretrain-epochs``: k-means, a full-covariance mixture and the start VaDE would take from it.
+  ``--pretrain-epochs``: k-means, a full-covariance mixture and the start VaDE would take from it. ``--save DIR``
+  keeps the weights at every checkpoint, and ``vade-augment --autoencoder FILE`` fits VaDE from one of them (no
+  pretraining), so one long pretraining run gives VaDE at every budget along the curve (session 15, full MNIST).
 * ``start``: VaDE's ``mixture_start`` (``"gmm"``, the default, against ``"full"``: the diagonal moments of
   a full-covariance mixture's clusters), from the same 50-epoch autoencoder per seed (the disk cache),
   then 20 ELBO epochs; each row scores the start, VaDE's own labels and the full refit.
@@ -193,6 +197,9 @@ def pretraining_curve(args) -> list[dict]:
                          full_start_acc=round(evaluate(y, diagonal)["acc"], 4), bce=round(means["loss"], 4),
                          seconds=round(time.perf_counter() - start, 1)))
         print(rows[-1], flush=True)
+        if args.save:  # the weights at this checkpoint, for ``vade-augment --autoencoder``
+            Path(args.save).mkdir(parents=True, exist_ok=True)
+            torch.save(ae.state_dict(), Path(args.save) / f"{args.data}-{args.augment}-s{args.seed}-e{epoch + 1}.pt")
         return False
 
     train(step, optimizer, len(X), epochs=args.pretrain_epochs, batch_size=256, device=torch.device("cpu"),
@@ -207,14 +214,23 @@ def augmented_vade(args) -> dict:
 
     data = load_dataset(args.data, root=args.root)
     y = data.y.numpy()
+    given = {}
+    if args.autoencoder:  # a checkpoint that ``curve --save`` wrote: VaDE starts from it, no pretraining
+        import torch
+
+        from dclib.models import MLPAutoencoder
+
+        autoencoder = MLPAutoencoder((data.X[0].numel(), 500, 500, 2000, 10))
+        autoencoder.load_state_dict(torch.load(args.autoencoder, map_location="cpu"))
+        given = dict(autoencoder=autoencoder, pretrain=None)
     start = time.perf_counter()
     model = VaDE(data.n_clusters, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, device="cpu",
-                 random_state=args.seed, pretrain_augment=args.augment == "affine", mixture_start=args.start,
-                 final_mixture="full", cache=False).fit(data.X, data.y)
+                 random_state=args.seed, pretrain_augment=args.augment == "affine" and not given,
+                 mixture_start=args.start, final_mixture="full", cache=False, **given).fit(data.X, data.y)
     return dict(data=args.data, seed=args.seed, augment=args.augment, mixture_start=args.start,
                 pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, **vade_scores(model, y, nmi=True),
                 pretrain_seconds=round(model.pretrain_seconds_, 1), seconds=round(time.perf_counter() - start, 1),
-                threads=args.threads)
+                threads=args.threads, autoencoder=Path(args.autoencoder).name if given else "")
 
 
 def main() -> None:
@@ -233,6 +249,9 @@ def main() -> None:
     parser.add_argument("--start", choices=("gmm", "kmeans", "best", "full"), default="full",
                         help="start: VaDE's mixture_start")
     parser.add_argument("--every", type=int, default=50, help="curve: score the embedding every this many epochs")
+    parser.add_argument("--save", default=None, help="curve: save the weights at every checkpoint in this folder")
+    parser.add_argument("--autoencoder", default=None,
+                        help="vade-augment: start from these weights (a file that curve --save wrote)")
     parser.add_argument("--out", default=None, help="append the row(s) to this CSV")
     args = parser.parse_args()
 
