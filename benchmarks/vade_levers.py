@@ -7,7 +7,9 @@
     python benchmarks/vade_levers.py vade-augment --data mnist-test --root DIR --pretrain-epochs 200 --out rows.csv
     python benchmarks/vade_levers.py curve --augment affine --pretrain-epochs 400 --every 50 --out rows.csv
     python benchmarks/vade_levers.py curve --data mnist --root DIR --pretrain-epochs 150 --every 25 --save CKPTS
-    python benchmarks/vade_levers.py vade-augment --data mnist --root DIR --autoencoder CKPTS/mnist-affine-s0-e150.pt
+    python benchmarks/vade_levers.py vade-augment --data mnist --root DIR --autoencoder CKPTS/mnist-affine-s0-e50.pt
+    python benchmarks/vade_levers.py restarts --data mnist --root DIR --autoencoder CKPTS/a.pt,CKPTS/b.pt --restarts 20
+    python benchmarks/vade_levers.py restarts --data mnist --root DIR --autoencoder A.pt --init k-means++ --sample 10000
 
 VaDE ends close to the Gaussian mixture it starts from (lecture 04, section 8), so the places to look
 for accuracy are the training itself and the autoencoder it starts from:
@@ -29,6 +31,10 @@ for accuracy are the training itself and the autoencoder it starts from:
   ``--pretrain-epochs``: k-means, a full-covariance mixture and the start VaDE would take from it. ``--save DIR``
   keeps the weights at every checkpoint, and ``vade-augment --autoencoder FILE`` fits VaDE from one of them (no
   pretraining), so one long pretraining run gives VaDE at every budget along the curve (session 15, full MNIST).
+  Its full mixture is scikit-learn's default (5 restarts, each from a k-means run), as in sessions 14-15, not the
+  library's later k-means++-seeded start.
+* ``restarts``: one full-covariance EM run per seed on each checkpoint's embedding, with its mean log-likelihood
+  and ACC: how many of EM's optima there are, and whether the likelihood (no labels) picks the right one.
 * ``start``: VaDE's ``mixture_start`` (``"gmm"``, the default, against ``"full"``: the diagonal moments of
   a full-covariance mixture's clusters), from the same 50-epoch autoencoder per seed (the disk cache),
   then 20 ELBO epochs; each row scores the start, VaDE's own labels and the full refit.
@@ -207,6 +213,42 @@ def pretraining_curve(args) -> list[dict]:
     return rows
 
 
+def mixture_restarts(args) -> list[dict]:
+    """One full-covariance EM run per ``--restarts`` seed and per ``--init`` on the embedding of each
+    ``--autoencoder`` checkpoint: its mean log-likelihood (what ``n_init`` picks by, no labels) and its ACC on all
+    samples, so that the start ``n_init`` restarts would give can be read off for any ``n_init``. ``--sample N``
+    fits on N random samples (the log-likelihood is then the sample's), as the library's full start does."""
+    import numpy as np
+    import torch
+    from sklearn.mixture import GaussianMixture
+
+    from dclib import load_dataset
+    from dclib.metrics import evaluate
+    from dclib.models import MLPAutoencoder
+    from dclib.train import embed
+
+    data = load_dataset(args.data, root=args.root)
+    X, y = data.X, data.y.numpy()
+    rows = []
+    for path in args.autoencoder.split(","):
+        ae = MLPAutoencoder((X[0].numel(), 500, 500, 2000, 10))
+        ae.load_state_dict(torch.load(path, map_location="cpu"))
+        ae.eval()
+        Z = embed(ae.encode, X).numpy().astype(np.float64)
+        fitted = Z if not args.sample else Z[np.random.default_rng(0).choice(len(Z), args.sample, replace=False)]
+        for init in args.init.split(","):
+            for restart in range(args.restarts):
+                start = time.perf_counter()
+                full = GaussianMixture(data.n_clusters, covariance_type="full", init_params=init, n_init=1,
+                                       max_iter=args.max_iter, random_state=restart).fit(fitted)
+                rows.append(dict(data=args.data, autoencoder=Path(path).name, init=init, sample=len(fitted),
+                                 restart=restart, loglik=round(float(full.score(fitted)), 5),
+                                 acc=round(evaluate(y, full.predict(Z))["acc"], 4), iterations=full.n_iter_,
+                                 seconds=round(time.perf_counter() - start, 2)))
+                print(rows[-1], flush=True)
+    return rows
+
+
 def augmented_vade(args) -> dict:
     """VaDE as the library fits it with ``pretrain_augment`` (or without), scored at the start, on its own
     labels and after the full refit; ``pretrain_seconds`` is the pretraining alone."""
@@ -226,8 +268,9 @@ def augmented_vade(args) -> dict:
     start = time.perf_counter()
     model = VaDE(data.n_clusters, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, device="cpu",
                  random_state=args.seed, pretrain_augment=args.augment == "affine" and not given,
-                 mixture_start=args.start, final_mixture="full", cache=False, **given).fit(data.X, data.y)
-    return dict(data=args.data, seed=args.seed, augment=args.augment, mixture_start=args.start,
+                 mixture_start=args.start, n_init=args.n_init, final_mixture="full", cache=False,
+                 **given).fit(data.X, data.y)
+    return dict(data=args.data, seed=args.seed, augment=args.augment, mixture_start=args.start, n_init=args.n_init,
                 pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, **vade_scores(model, y, nmi=True),
                 pretrain_seconds=round(model.pretrain_seconds_, 1), seconds=round(time.perf_counter() - start, 1),
                 threads=args.threads, autoencoder=Path(args.autoencoder).name if given else "")
@@ -235,7 +278,7 @@ def augmented_vade(args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("lever", choices=("long", "augment", "pretrain", "start", "vade-augment", "curve"))
+    parser.add_argument("lever", choices=("long", "augment", "pretrain", "start", "vade-augment", "curve", "restarts"))
     parser.add_argument("--data", default="mnist5k")
     parser.add_argument("--root", default=None, help="folder holding MNIST/raw/ (for mnist-test, mnist)")
     parser.add_argument("--threads", type=int, default=1)
@@ -251,7 +294,13 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=50, help="curve: score the embedding every this many epochs")
     parser.add_argument("--save", default=None, help="curve: save the weights at every checkpoint in this folder")
     parser.add_argument("--autoencoder", default=None,
-                        help="vade-augment: start from these weights (a file that curve --save wrote)")
+                        help="vade-augment: start from these weights (a file that curve --save wrote); "
+                             "restarts: a comma-separated list of them")
+    parser.add_argument("--n-init", type=int, default=5, help="vade-augment: VaDE's n_init (EM restarts at the start)")
+    parser.add_argument("--restarts", type=int, default=20, help="restarts: EM runs per checkpoint and init")
+    parser.add_argument("--init", default="kmeans", help="restarts: scikit-learn init_params, comma-separated")
+    parser.add_argument("--sample", type=int, default=0, help="restarts: fit on this many random samples (0: all)")
+    parser.add_argument("--max-iter", type=int, default=100, help="restarts: EM's max_iter")
     parser.add_argument("--out", default=None, help="append the row(s) to this CSV")
     args = parser.parse_args()
 
@@ -260,7 +309,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     levers = {"long": long_training, "augment": augmented_pretraining, "pretrain": pretraining, "start": mixture_start,
-              "vade-augment": augmented_vade, "curve": pretraining_curve}
+              "vade-augment": augmented_vade, "curve": pretraining_curve, "restarts": mixture_restarts}
     rows = levers[args.lever](args)
     if not isinstance(rows, list):  # (a curve prints its rows as it goes)
         print(rows, flush=True)

@@ -207,7 +207,7 @@ def test_vade_full_start_is_the_diagonal_moments_of_a_full_covariance_mixture():
     Z = Z @ np.array([[1.0, 0.6], [0.0, 0.8]])  # correlated dimensions inside every cluster
     gmm, scores = VaDE(8, n_init=2, mixture_start="full", random_state=0)._initial_mixture(Z)
     assert set(scores) == {"full"}
-    full = GaussianMixture(8, covariance_type="full", n_init=2, random_state=0).fit(Z)
+    full = GaussianMixture(8, covariance_type="full", init_params="k-means++", n_init=2, random_state=0).fit(Z)
     R = full.predict_proba(Z)
     for k in range(8):  # the moments, by brute force: weighted mean and variance of each cluster
         w = R[:, k] / R[:, k].sum()
@@ -222,6 +222,30 @@ def test_vade_full_start_is_the_diagonal_moments_of_a_full_covariance_mixture():
     np.testing.assert_array_equal(gmm.predict(Z), densities.argmax(1))
     weights, _, _ = _diagonal_moments(np.eye(8)[[0] * len(Z)], Z, 1e-4)  # seven empty clusters stay finite
     assert weights[0] == 1 and np.isfinite(_diagonal_moments(np.eye(8)[[0] * len(Z)], Z, 1e-4)[1]).all()
+
+
+def test_vade_full_start_restarts_on_a_sample_and_refines_the_best_on_all(monkeypatch):
+    # On more than START_SAMPLE_SIZE points, the k-means++-seeded restarts see a random sample, and EM then refines
+    # the most likely of them on every point: from its parameters, so the likelihood on all points can only rise.
+    from sklearn.mixture import GaussianMixture
+
+    from dclib.methods import vade as vade_module
+
+    Z, y = _blobs_where_one_em_start_merges_two()
+    monkeypatch.setattr(vade_module, "START_SAMPLE_SIZE", 300)
+    fits = []
+    fit = GaussianMixture.fit
+    monkeypatch.setattr(GaussianMixture, "fit", lambda self, X, y=None: fits.append((self, X)) or fit(self, X))
+    full = vade_module._full_mixture(Z, 8, 3, 0)
+    (restarts, sample), (refined, everything) = fits
+    assert sample.shape == (300, 2) and everything is Z and refined is full
+    assert restarts.init_params == "k-means++" and restarts.n_init == 3 and restarts.covariance_type == "full"
+    assert {tuple(row) for row in sample} <= {tuple(row) for row in Z}  # a sample of the rows, not a transform
+    np.testing.assert_array_equal(refined.means_init, restarts.means_)
+    assert full.score(Z) >= restarts.score(Z) - 1e-9
+    assert cluster_acc(y, full.predict(Z)) > 0.95  # eight blobs, found from 300 of their points
+    again = vade_module._full_mixture(Z, 8, 3, 0)  # random_state fixes the sample and the restarts
+    np.testing.assert_array_equal(again.means_, full.means_)
 
 
 def test_vade_fit_records_its_mixture_start(digits):

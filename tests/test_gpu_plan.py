@@ -68,7 +68,10 @@ def test_graphs_plan_times_ours_and_clustpys_on_one_machine_before_the_full_mnis
     ours_vade = [job for job in jobs if job.method == "vade" and job.library == "ours-gpu"]
     assert len(ours_vade) == 6 and all(job.overrides["final_mixture"] == job.overrides["mixture_start"] == "full"
                                        and job.overrides["pretrain_augment"] is True and job.name == "vade+da"
+                                       and job.overrides["n_init"] == 20 and job.overrides["epochs"] == 30
                                        for job in ours_vade)
+    fast = [job for job in gpu.plan_graphs(1, True) if job.name == "vade+da"]  # --fast keeps its short epochs
+    assert fast and all(job.overrides["epochs"] == 1 and job.overrides["n_init"] == 20 for job in fast)
     # an augmented DEC shares the augmented AE + k-means's autoencoder (the same pretraining), not the plain one
     for data in ("mnist-test", "mnist"):
         pretraining = {job.name: {k: v for k, v in job.overrides.items() if k.startswith("pretrain")}

@@ -32,6 +32,30 @@ def _diagonal_moments(resp: np.ndarray, Z: np.ndarray, reg_covar: float) -> tupl
     return counts / len(Z), means, variances
 
 
+# The full start's EM restarts run on at most this many embedded samples (the best is then refined on all of them):
+# enough to find the clusters of ten digits, and on full MNIST each restart costs a seventh of one on all 70,000.
+START_SAMPLE_SIZE = 10_000
+
+
+def _full_mixture(Z: np.ndarray, n_clusters: int, n_init: int, random_state: int | None) -> GaussianMixture:
+    """The most likely of ``n_init`` full-covariance EM runs (no labels), each seeded by k-means++ means.
+
+    Why k-means++ and not scikit-learn's default, a k-means run: Lloyd's iterations send most restarts to the same
+    optimum, which on full MNIST can merge two digits and split a third; k-means++ seeds alone are more varied, and
+    the run with the highest likelihood is the one that separates the digits (lecture 04, section 8.5). Restarts run
+    on a random ``START_SAMPLE_SIZE`` rows of ``Z`` when it has more, and the best is refined by EM on all of them.
+    """
+    options = dict(covariance_type="full", random_state=random_state)
+    sample = Z
+    if len(Z) > START_SAMPLE_SIZE:
+        sample = Z[np.random.default_rng(random_state).choice(len(Z), START_SAMPLE_SIZE, replace=False)]
+    best = GaussianMixture(n_clusters, init_params="k-means++", n_init=n_init, **options).fit(sample)
+    if sample is Z:
+        return best
+    return GaussianMixture(n_clusters, weights_init=best.weights_, means_init=best.means_,
+                           precisions_init=best.precisions_, **options).fit(Z)
+
+
 def _diagonal_mixture(weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> GaussianMixture:
     """A diagonal ``GaussianMixture`` with exactly these parameters (no EM run: EM would move them towards the
     diagonal model's own optimum), so that it scores and predicts like a fitted one."""
@@ -79,20 +103,23 @@ class VaDE(AutoencoderClusterer):
     section 8.1). ``"gmm"`` (default) is scikit-learn's best of ``n_init`` EM runs, each started
     from a one-restart k-means; ``"kmeans"`` is one EM run started from the partition of a
     ``kmeans_n_init``-restart k-means; ``"best"`` fits both and keeps the one with the higher mean
-    log-likelihood (no labels used); ``"full"`` fits a full-covariance ``GaussianMixture`` (``n_init``
-    restarts) and starts from the diagonal Gaussians of its clusters (their weights, means and
-    per-dimension variances, from its responsibilities; no diagonal EM afterwards, which would pull
-    them back to the diagonal model's optimum). Why: inside the clusters the embedding's dimensions
-    are correlated (section 8.4), and a diagonal EM then merges and splits digits where a full one
-    does not. ``mixture_log_likelihoods_`` records the candidates' scores and ``mixture_start_`` the
-    one kept. Measured on ``mnist5k`` (course configuration, 6 seeds,
-    2 threads, ``benchmarks/vade_start.py``): ``"best"`` ends at ACC 0.596 ± 0.039, ``"gmm"`` at
-    0.597 ± 0.040 — no gain, so the default stays the simpler one. ``"full"`` does gain: from the same
-    50-epoch autoencoders, 20 ELBO epochs, 6 seeds, VaDE's own labels end at ACC 0.711 ± 0.036 against
-    the default's 0.661 ± 0.051, higher on every seed (+0.011 to +0.116); with the full refit the gain
-    is smaller and mixed, 0.736 ± 0.045 against 0.719 ± 0.046 (``benchmarks/vade_levers.py start``,
-    benchmarks/RESULTS.md, session 13). It is not the default yet: the lectures' committed runs and
-    measured tables use ``"gmm"``, and it has not been measured on a GPU.
+    log-likelihood (no labels used); ``"full"`` fits a full-covariance ``GaussianMixture`` (the most
+    likely of ``n_init`` restarts seeded by k-means++, on at most 10,000 samples, then refined on all)
+    and starts from the diagonal Gaussians of its clusters (their weights, means and per-dimension
+    variances, from its responsibilities; no diagonal EM afterwards, which would pull them back to the
+    diagonal model's optimum). Why: inside the clusters the embedding's dimensions are correlated
+    (section 8.4), and a diagonal EM then merges and splits digits where a full one does not.
+    ``mixture_log_likelihoods_`` records the candidates' scores and ``mixture_start_`` the one kept.
+    Measured on ``mnist5k`` (course configuration, 6 seeds, 2 threads, ``benchmarks/vade_start.py``):
+    ``"best"`` ends at ACC 0.596 ± 0.039, ``"gmm"`` at 0.597 ± 0.040 — no gain, so the default stays
+    the simpler one. ``"full"`` does gain: from the same 50-epoch autoencoders, 20 ELBO epochs, 6
+    seeds, VaDE's own labels end at ACC 0.711 ± 0.036 against the default's 0.661 ± 0.051, higher on
+    every seed (+0.011 to +0.116); with the full refit the gain is smaller and mixed, 0.736 ± 0.045
+    against 0.719 ± 0.046 (``benchmarks/vade_levers.py start``, benchmarks/RESULTS.md, session 13;
+    then with k-means-seeded restarts on all samples). On full MNIST the full mixture's EM has several
+    optima, and the most likely one is the one that separates the digits: take ``n_init=20`` there
+    (session 15, lecture 04, section 8.5). It is not the default yet: the lectures' committed runs
+    and measured tables use ``"gmm"``, and it has not been measured on a GPU.
 
     ``pretrain_augment=True`` pretrains the autoencoder on shifted and rotated digits (DEC-DA's
     augmentation, ``dclib.augment.SHIFT_ROTATE``; or pass an ``Augment``), reconstructing the moved
@@ -202,8 +229,7 @@ class VaDE(AutoencoderClusterer):
         if self.mixture_start == "full":
             # The clusters of a full-covariance mixture (which can follow correlated clusters), described by the
             # diagonal Gaussians VaDE's prior has: each component's weight, mean and per-dimension variance.
-            full = GaussianMixture(self.n_clusters, covariance_type="full", n_init=self.n_init,
-                                   random_state=self.random_state).fit(Z)
+            full = _full_mixture(Z, self.n_clusters, self.n_init, self.random_state)
             candidates["full"] = _diagonal_mixture(*_diagonal_moments(full.predict_proba(Z), Z, options["reg_covar"]))
         scores = {name: float(g.score(Z)) for name, g in candidates.items()}
         return candidates[max(scores, key=scores.get)], scores
