@@ -70,6 +70,7 @@ def test_graphs_plan_times_ours_and_clustpys_on_one_machine_before_the_full_mnis
                                        and job.overrides["pretrain_augment"] is True and job.name == "vade+da"
                                        and job.overrides["n_init"] == 20 and job.overrides["epochs"] == 30
                                        for job in ours_vade)
+    assert keys[-1] == "mnist/clustpy/vade/0"  # #5's full-MNIST ratio, last: the longest job
     fast = [job for job in gpu.plan_graphs(1, True) if job.name == "vade+da"]  # --fast keeps its short epochs
     assert fast and all(job.overrides["epochs"] == 1 and job.overrides["n_init"] == 20 for job in fast)
     # an augmented DEC shares the augmented AE + k-means's autoencoder (the same pretraining), not the plain one
