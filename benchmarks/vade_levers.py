@@ -213,27 +213,34 @@ def pretraining_curve(args) -> list[dict]:
     return rows
 
 
+def load_checkpoint(path: str, n_features: int):
+    """VaDE's autoencoder with the weights that ``curve --save`` wrote."""
+    import torch
+
+    from dclib.models import MLPAutoencoder
+
+    ae = MLPAutoencoder((n_features, 500, 500, 2000, 10))
+    ae.load_state_dict(torch.load(path, map_location="cpu"))
+    return ae
+
+
 def mixture_restarts(args) -> list[dict]:
     """One full-covariance EM run per ``--restarts`` seed and per ``--init`` on the embedding of each
     ``--autoencoder`` checkpoint: its mean log-likelihood (what ``n_init`` picks by, no labels) and its ACC on all
     samples, so that the start ``n_init`` restarts would give can be read off for any ``n_init``. ``--sample N``
     fits on N random samples (the log-likelihood is then the sample's), as the library's full start does."""
     import numpy as np
-    import torch
     from sklearn.mixture import GaussianMixture
 
     from dclib import load_dataset
     from dclib.metrics import evaluate
-    from dclib.models import MLPAutoencoder
     from dclib.train import embed
 
     data = load_dataset(args.data, root=args.root)
     X, y = data.X, data.y.numpy()
     rows = []
     for path in args.autoencoder.split(","):
-        ae = MLPAutoencoder((X[0].numel(), 500, 500, 2000, 10))
-        ae.load_state_dict(torch.load(path, map_location="cpu"))
-        ae.eval()
+        ae = load_checkpoint(path, X[0].numel()).eval()
         Z = embed(ae.encode, X).numpy().astype(np.float64)
         fitted = Z if not args.sample else Z[np.random.default_rng(0).choice(len(Z), args.sample, replace=False)]
         for init in args.init.split(","):
@@ -258,13 +265,7 @@ def augmented_vade(args) -> dict:
     y = data.y.numpy()
     given = {}
     if args.autoencoder:  # a checkpoint that ``curve --save`` wrote: VaDE starts from it, no pretraining
-        import torch
-
-        from dclib.models import MLPAutoencoder
-
-        autoencoder = MLPAutoencoder((data.X[0].numel(), 500, 500, 2000, 10))
-        autoencoder.load_state_dict(torch.load(args.autoencoder, map_location="cpu"))
-        given = dict(autoencoder=autoencoder, pretrain=None)
+        given = dict(autoencoder=load_checkpoint(args.autoencoder, data.X[0].numel()), pretrain=None)
     start = time.perf_counter()
     model = VaDE(data.n_clusters, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, device="cpu",
                  random_state=args.seed, pretrain_augment=args.augment == "affine" and not given,
