@@ -29,6 +29,8 @@ method and JULE on full ``mnist`` (JULE last: the slowest per seed when the plan
 in one run, now that our clustering steps replay CUDA graphs, then VaDE and DEC on full ``mnist``. Rows whose
 method ends in ``+da`` pretrained on shifted and rotated digits (``pretrain_augment=True``).
 Methods without a ``GPU_BUDGET`` entry run ``dclib.compare``'s own GPU configuration.
+``--plan vade``: #9's VaDE row, ``vade+da`` with its full start's EM restarts in parallel processes (``vade+da-jobs``)
+and without, paired per seed, ClustPy's VaDE beside them, then full ``mnist`` (ClustPy's VaDE there last).
 
 Every finished run is appended at once to ``<out>/gpu_runs.csv`` (so a run stopped by a time
 limit keeps what it measured) and the table is printed at the end. Seconds are wall-clock with
@@ -204,6 +206,13 @@ AUGMENTED = dict(pretrain="end-to-end", pretrain_augment=True)
 VADE_AUGMENTED = dict(pretrain_augment=True, mixture_start="full", final_mixture="full", n_init=20, epochs=30)
 
 
+def _ours(data: str, method: str, seed: int, guess: float, fast: bool, variant: str = "", **extra) -> Job:
+    """One of our fits at the GPU budget: a variant's settings override the budget's, and ``--fast``'s epochs
+    override both (a dry run stays short)."""
+    budget = _budget(data, method, fast)
+    return Job(data, "ours-gpu", method, seed, guess, {**budget, **extra, **(budget if fast else {})}, variant)
+
+
 def plan_graphs(seeds: int, fast: bool) -> list[Job]:
     """#9's same-machine speed table now that DEC's, IDEC's, DCN's and VaDE's own training steps replay CUDA
     graphs, and #5's VaDE from an augmented pretraining (``vade+da``: shifts and rotations, a full-covariance
@@ -213,10 +222,7 @@ def plan_graphs(seeds: int, fast: bool) -> list[Job]:
     on ``mnist-test`` (seed 0) on the same machine, then ``vade+da`` (#5) and DEC, plain and ``+da``, on full
     ``mnist``, and ClustPy's VaDE on full ``mnist`` last. ``vade+da`` reached 0.948 on its own labels on full MNIST
     on the CPU (3 seeds, session 15) once its full start took 20 k-means++-seeded restarts."""
-    budget = lambda data, m: _budget(data, m, fast)
-    # a variant's settings override the budget's, and --fast's epochs override both (a dry run stays short)
-    ours = lambda data, m, seed, guess, variant="", **extra: Job(
-        data, "ours-gpu", m, seed, guess, {**budget(data, m), **extra, **(budget(data, m) if fast else {})}, variant)
+    ours = lambda data, m, seed, guess, variant="", **extra: _ours(data, m, seed, guess, fast, variant, **extra)
     jobs = []
     for seed in range(seeds):
         jobs += [ours("mnist-test", "ae-kmeans", seed, 8), ours("mnist-test", "dec", seed, 8),
@@ -236,13 +242,29 @@ def plan_graphs(seeds: int, fast: bool) -> list[Job]:
     return jobs
 
 
+def plan_vade(seeds: int, fast: bool) -> list[Job]:
+    """#9's VaDE row, the one session 16 left above 0.2x ClustPy's time (14.1 s against 59.5 s on the MNIST test
+    set). Most of ``vade+da``'s time past its pretraining is scikit-learn's EM on the CPU, above all the full start's
+    20 restarts, which ``n_jobs=-1`` runs in parallel processes (the same restarts, so the same mixture). Per seed:
+    ``vade+da-jobs`` (``n_jobs=-1``) then ``vade+da`` (sequential, as in session 16), paired on one machine; then
+    ClustPy's VaDE on ``mnist-test`` beside them; ``vade+da-jobs`` on full ``mnist``; and ClustPy's VaDE on full
+    ``mnist`` at the issues' 100 + 150 epochs last (about 420 s: a call of its own, ``--jobs 'mnist/clustpy/*'``)."""
+    jobs = []
+    for seed in range(seeds):
+        jobs += [_ours("mnist-test", "vade", seed, 15, fast, "da-jobs", **VADE_AUGMENTED, n_jobs=-1),
+                 _ours("mnist-test", "vade", seed, 15, fast, "da", **VADE_AUGMENTED)]
+    jobs += [Job("mnist-test", "clustpy", "vade", 0, 75)]
+    jobs += [_ours("mnist", "vade", seed, 30, fast, "da-jobs", **VADE_AUGMENTED, n_jobs=-1) for seed in range(seeds)]
+    return jobs + [Job("mnist", "clustpy", "vade", 0, 450)]
+
+
 def matches(job: Job, patterns: set[str]) -> bool:
     """Whether ``job`` matches one of ``--jobs``'s shell-style patterns of data/library/method/seed."""
     return any(fnmatch(job.key, pattern) for pattern in patterns)
 
 
 PLANS = {"first": plan, "followup": plan_followup, "followup2": plan_followup2, "targets": plan_targets,
-         "graphs": plan_graphs}
+         "graphs": plan_graphs, "vade": plan_vade}
 
 
 def build(job: Job, n_clusters: int, device: str, fast: bool):
@@ -326,11 +348,12 @@ def main() -> None:
     from dclib.compare import charged_pretraining_seconds, make_estimator
 
     warm = load_dataset("mnist5k").subset(512)
-    families = {"graphs": ("dec", "dcn", "vade")}.get(args.plan, ("dec", "vade", "iic"))  # the plan's model families
+    families = {"graphs": ("dec", "dcn", "vade"), "vade": ("vade",)}.get(
+        args.plan, ("dec", "vade", "iic"))  # the plan's model families
     for m in families + (("imsat", "dac", "depict") if args.plan.startswith("followup") else ()):
         est = make_estimator(m, 10, 0, str(dev), True)
         est.set_params(**({"cache": False} if "cache" in est.get_params() else {})).fit(warm.X)
-    if args.plan == "graphs":  # and the augmented pretraining's kernels (affine_grid, grid_sample)
+    if args.plan in ("graphs", "vade"):  # and the augmented pretraining's kernels (affine_grid, grid_sample)
         make_estimator("ae-kmeans", 10, 0, str(dev), True).set_params(cache=False, **AUGMENTED).fit(warm.X)
     print(f"warm-up done at {time.perf_counter() - t0:.1f} s", flush=True)
 

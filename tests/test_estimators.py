@@ -237,15 +237,37 @@ def test_vade_full_start_restarts_on_a_sample_and_refines_the_best_on_all(monkey
     fit = GaussianMixture.fit
     monkeypatch.setattr(GaussianMixture, "fit", lambda self, X, y=None: fits.append((self, X)) or fit(self, X))
     full = vade_module._full_mixture(Z, 8, 3, 0)
-    (restarts, sample), (refined, everything) = fits
-    assert sample.shape == (300, 2) and everything is Z and refined is full
-    assert restarts.init_params == "k-means++" and restarts.n_init == 3 and restarts.covariance_type == "full"
+    *restarts, (refined, everything) = fits
+    assert len(restarts) == 3 and everything is Z and refined is full
+    sample = restarts[0][1]
+    assert sample.shape == (300, 2) and all(X is sample for _, X in restarts)
+    assert all(r.init_params == "k-means++" and r.covariance_type == "full" for r, _ in restarts)
     assert {tuple(row) for row in sample} <= {tuple(row) for row in Z}  # a sample of the rows, not a transform
-    np.testing.assert_array_equal(refined.means_init, restarts.means_)
-    assert full.score(Z) >= restarts.score(Z) - 1e-9
+    best = max((r for r, _ in restarts), key=lambda r: r.lower_bound_)
+    np.testing.assert_array_equal(refined.means_init, best.means_)
+    assert full.score(Z) >= best.score(Z) - 1e-9
     assert cluster_acc(y, full.predict(Z)) > 0.95  # eight blobs, found from 300 of their points
     again = vade_module._full_mixture(Z, 8, 3, 0)  # random_state fixes the sample and the restarts
     np.testing.assert_array_equal(again.means_, full.means_)
+
+
+def test_vade_full_start_restarts_in_parallel_are_those_of_n_init():
+    # The restarts run side by side (n_jobs) from replayed k-means++ seedings: the kept one must be exactly the one
+    # GaussianMixture(n_init=k) keeps, whatever n_jobs, and another random_state must give other restarts.
+    from sklearn.mixture import GaussianMixture
+
+    from dclib.methods.vade import _full_mixture, _restart_states
+
+    Z, _ = _blobs_where_one_em_start_merges_two()
+    reference = GaussianMixture(8, covariance_type="full", init_params="k-means++", n_init=6, random_state=3).fit(Z)
+    for n_jobs in (None, 2):
+        kept = _full_mixture(Z, 8, 6, 3, n_jobs=n_jobs)
+        np.testing.assert_array_equal(kept.means_, reference.means_)
+        np.testing.assert_array_equal(kept.precisions_cholesky_, reference.precisions_cholesky_)
+        assert kept.lower_bound_ == reference.lower_bound_ and kept.n_iter_ == reference.n_iter_
+    assert len({s.randint(2**31) for s in _restart_states(Z, 8, 6, 3)}) == 6  # each restart starts from its own state
+    other = GaussianMixture(8, covariance_type="full", init_params="k-means++", n_init=6, random_state=4).fit(Z)
+    assert not np.array_equal(other.means_, reference.means_)  # the check above can tell seeds apart
 
 
 def test_vade_fit_records_its_mixture_start(digits):

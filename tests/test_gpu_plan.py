@@ -37,6 +37,21 @@ def test_targets_plan_puts_the_open_issues_rows_first(benchmark_script):
     assert jobs[-1].method == "jule"  # O(n²) affinities: last, so the deadline skips it before anything else
 
 
+def test_vade_plan_pairs_parallel_and_sequential_restarts_on_one_machine(benchmark_script):
+    # #9's VaDE ratio: per seed the same fit with the start's restarts in parallel processes and without, then
+    # ClustPy's VaDE on the same data; the two variants differ in n_jobs only, so the pair times that lever alone.
+    gpu = benchmark_script("gpu")
+    jobs = gpu.plan_vade(3, False)
+    keys = [job.key for job in jobs]
+    assert keys[:7] == [f"mnist-test/ours-gpu/vade+{v}/{s}" for s in range(3) for v in ("da-jobs", "da")] + [
+        "mnist-test/clustpy/vade/0"]
+    assert keys[-1] == "mnist/clustpy/vade/0"
+    for parallel, sequential in zip(jobs[:6:2], jobs[1:6:2], strict=True):
+        assert parallel.overrides == {**sequential.overrides, "n_jobs": -1}
+        assert sequential.overrides == {**gpu.GPU_BUDGET["mnist-test"]["vade"], **gpu.VADE_AUGMENTED}
+    assert all(job.overrides["epochs"] == 1 for job in gpu.plan_vade(1, True) if job.library == "ours-gpu")
+
+
 def test_the_stream_script_runs_every_one_of_our_target_jobs_once(benchmark_script):
     # benchmarks/gpu_targets.sh runs the plan as one process alone and five side by side, each picked by its --jobs
     # patterns (read here from the script itself); a job matched by none of them would silently never run.
