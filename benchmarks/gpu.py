@@ -88,7 +88,7 @@ CLUSTPY_EPOCHS = (100, 150)  # the issue's ClustPy-on-H100 budget: pretraining +
 # Every row has the same columns (a method's extra ones are empty elsewhere), so that the appended CSV parses.
 CSV_COLUMNS = ["data", "n", "library", "method", "seed", "device", "seconds", "fit_seconds", "shared_pretrain_seconds",
                "acc", "nmi", "ari", "n_iter", "iic_subhead_acc_mean", "iic_subhead_acc_std", "own_acc", "own_nmi",
-               "note"]
+               "pretrain_seconds", "mixture_seconds", "note"]
 
 
 def _budget(data: str, method: str, fast: bool) -> dict:
@@ -398,6 +398,9 @@ def main() -> None:
             row["iic_subhead_acc_std"] = float(np.std(subhead_accs))
         if hasattr(model, "n_iter_"):
             row["n_iter"] = model.n_iter_
+        for phase in ("pretrain", "mixture"):  # where our fit's time went: pretraining, VaDE's EM on the CPU
+            if getattr(model, f"{phase}_seconds_", None) is not None:
+                row[f"{phase}_seconds"] = getattr(model, f"{phase}_seconds_")
         if getattr(model, "final_mixture_", None) is not None:  # VaDE's refit: also score its own argmax γ
             own_scores = evaluate(ds.y, np.asarray(model.own_labels_))
             row["own_acc"], row["own_nmi"] = own_scores["acc"], own_scores["nmi"]

@@ -270,6 +270,21 @@ def test_vade_full_start_restarts_in_parallel_are_those_of_n_init():
     assert not np.array_equal(other.means_, reference.means_)  # the check above can tell seeds apart
 
 
+def test_vade_times_its_cpu_mixtures_apart_from_the_rest_of_the_fit(digits, monkeypatch):
+    # mixture_seconds_ is the start's EM plus the final refit (scikit-learn, on the CPU): a part of the fit,
+    # disjoint from the pretraining, and the refit's time is in it (a refit made 0.3 s slower must show).
+    import time
+
+    refit = VaDE._refit_full_mixture
+    monkeypatch.setattr(VaDE, "_refit_full_mixture", lambda self, X: time.sleep(0.3) or refit(self, X))
+    clock = time.perf_counter()
+    model = small(VaDE, epochs=1, mixture_start="full", n_init=3, final_mixture="full").fit(digits.X)
+    total = time.perf_counter() - clock
+    assert model.mixture_seconds_ >= 0.3 and model.pretrain_seconds_ + model.mixture_seconds_ < total
+    plain = small(VaDE, epochs=1, mixture_start="full", n_init=3).fit(digits.X)  # no refit: only the start
+    assert 0 < plain.mixture_seconds_ < model.mixture_seconds_  # by the refit and its 0.3 s
+
+
 def test_vade_fit_records_its_mixture_start(digits):
     assert set(small(VaDE, epochs=0).fit(digits.X).mixture_log_likelihoods_) == {"gmm"}  # the default
     model = small(VaDE, epochs=1, mixture_start="best").fit(digits.X)

@@ -120,3 +120,4 @@ def test_a_fit_that_fell_back_to_eager_steps_says_so_in_its_row(benchmark_script
         gpu.main()
     (row,) = pd.read_csv(tmp_path / "gpu_runs.csv").to_dict("records")
     assert row["method"] == "dec" and row["note"] == "eager after a failed graph capture: pretrain (end-to-end), DEC"
+    assert 0 < row["pretrain_seconds"] < row["fit_seconds"] and pd.isna(row["mixture_seconds"])  # DEC has no EM
