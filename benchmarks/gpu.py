@@ -247,14 +247,17 @@ def plan_vade(seeds: int, fast: bool) -> list[Job]:
     set). Most of ``vade+da``'s time past its pretraining is scikit-learn's EM on the CPU, above all the full start's
     20 restarts, which ``n_jobs=-1`` runs in parallel processes (the same restarts, so the same mixture). Per seed:
     ``vade+da-jobs`` (``n_jobs=-1``) then ``vade+da`` (sequential, as in session 16), paired on one machine; then
-    ClustPy's VaDE on ``mnist-test`` beside them; ``vade+da-jobs`` on full ``mnist``; and ClustPy's VaDE on full
-    ``mnist`` at the issues' 100 + 150 epochs last (about 420 s: a call of its own, ``--jobs 'mnist/clustpy/*'``)."""
+    ClustPy's VaDE on ``mnist-test`` beside them, every seed (session 16 had ClustPy's seed 0 only, and #9 asks for
+    means over seeds); ``vade+da-jobs`` on full ``mnist``; ClustPy's DEC and IDEC on ``mnist-test`` for the other
+    seeds; and ClustPy's VaDE on full ``mnist`` at the issues' 100 + 150 epochs last (about 420 s: a call of its own,
+    ``--jobs 'mnist/clustpy/*'``)."""
     jobs = []
     for seed in range(seeds):
         jobs += [_ours("mnist-test", "vade", seed, 15, fast, "da-jobs", **VADE_AUGMENTED, n_jobs=-1),
                  _ours("mnist-test", "vade", seed, 15, fast, "da", **VADE_AUGMENTED)]
-    jobs += [Job("mnist-test", "clustpy", "vade", 0, 75)]
+    jobs += [Job("mnist-test", "clustpy", "vade", seed, 65) for seed in range(seeds)]
     jobs += [_ours("mnist", "vade", seed, 30, fast, "da-jobs", **VADE_AUGMENTED, n_jobs=-1) for seed in range(seeds)]
+    jobs += [Job("mnist-test", "clustpy", m, seed, 45) for seed in range(1, seeds) for m in ("dec", "idec")]
     return jobs + [Job("mnist", "clustpy", "vade", 0, 450)]
 
 

@@ -43,8 +43,10 @@ def test_vade_plan_pairs_parallel_and_sequential_restarts_on_one_machine(benchma
     gpu = benchmark_script("gpu")
     jobs = gpu.plan_vade(3, False)
     keys = [job.key for job in jobs]
-    assert keys[:7] == [f"mnist-test/ours-gpu/vade+{v}/{s}" for s in range(3) for v in ("da-jobs", "da")] + [
-        "mnist-test/clustpy/vade/0"]
+    assert keys[:9] == [f"mnist-test/ours-gpu/vade+{v}/{s}" for s in range(3) for v in ("da-jobs", "da")] + [
+        f"mnist-test/clustpy/vade/{s}" for s in range(3)]  # the ratio's other half, over the same seeds
+    assert {k for k in keys if k.startswith(("mnist-test/clustpy/dec/", "mnist-test/clustpy/idec/"))} == {
+        f"mnist-test/clustpy/{m}/{s}" for m in ("dec", "idec") for s in (1, 2)}  # session 16 ran their seed 0
     assert keys[-1] == "mnist/clustpy/vade/0"
     for parallel, sequential in zip(jobs[:6:2], jobs[1:6:2], strict=True):
         assert parallel.overrides == {**sequential.overrides, "n_jobs": -1}
