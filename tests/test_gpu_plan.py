@@ -87,7 +87,9 @@ def test_graphs_plan_times_ours_and_clustpys_on_one_machine_before_the_full_mnis
                                        and job.overrides["pretrain_augment"] is True and job.name == "vade+da"
                                        and job.overrides["n_init"] == 20 and job.overrides["epochs"] == 30
                                        for job in ours_vade)
-    assert keys[-1] == "mnist/clustpy/vade/0"  # #5's full-MNIST ratio, last: the longest job
+    assert keys[-2:] == ["mnist/clustpy/dec/0", "mnist/clustpy/vade/0"]  # the full-MNIST ratios, last: the longest
+    assert [job.overrides for job in jobs[-2:]] == [dict(pretrain_epochs=50, clustering_epochs=50),  # the issue's
+                                                    dict(pretrain_epochs=50, clustering_epochs=30)]  # VaDE's, ours
     fast = [job for job in gpu.plan_graphs(1, True) if job.name == "vade+da"]  # --fast keeps its short epochs
     assert fast and all(job.overrides["epochs"] == 1 and job.overrides["n_init"] == 20 for job in fast)
     # an augmented DEC shares the augmented AE + k-means's autoencoder (the same pretraining), not the plain one
@@ -123,3 +125,24 @@ def test_a_fit_that_fell_back_to_eager_steps_says_so_in_its_row(benchmark_script
     (row,) = pd.read_csv(tmp_path / "gpu_runs.csv").to_dict("records")
     assert row["method"] == "dec" and row["note"] == "eager after a failed graph capture: pretrain (end-to-end), DEC"
     assert 0 < row["pretrain_seconds"] < row["fit_seconds"] and pd.isna(row["mixture_seconds"])  # DEC has no EM
+
+
+def test_a_clustpy_job_trains_at_its_own_budget(benchmark_script, monkeypatch):
+    # ClustPy is optional (not installed for the tests): a stand-in records the budget build() hands it.
+    import types
+
+    gpu = benchmark_script("gpu")
+
+    class Recorder:
+        def __init__(self, n_clusters, **params):
+            self.params = params
+
+    fake = types.ModuleType("clustpy")
+    fake.deep = types.SimpleNamespace(DEC=Recorder, IDEC=Recorder, DCN=Recorder, VaDE=Recorder)
+    monkeypatch.setitem(sys.modules, "clustpy", fake)
+    full_dec, full_vade = gpu.plan_graphs(1, False)[-2:]
+    assert gpu.build(full_dec, 10, "cpu", False).params["clustering_epochs"] == 50
+    assert gpu.build(full_vade, 10, "cpu", False).params["clustering_epochs"] == 30
+    test_set = gpu.build(gpu.Job("mnist-test", "clustpy", "vade", 0), 10, "cpu", False).params
+    assert (test_set["pretrain_epochs"], test_set["clustering_epochs"]) == gpu.CLUSTPY_EPOCHS
+    assert gpu.build(full_vade, 10, "cpu", True).params["clustering_epochs"] == 1  # --fast keeps a dry run short
