@@ -393,16 +393,16 @@ def main() -> None:
         scores = evaluate(ds.y, np.asarray(model.labels_))
         row = {"data": ds.name, "n": len(ds), "library": job.library, "method": job.name, "seed": job.seed,
                "device": dev.type, "seconds": seconds, "fit_seconds": own, "shared_pretrain_seconds": shared,
-               **scores, "note": args.note}
+               **scores}
+        notes = [args.note]
         if job.library == "clustpy":  # its budget, which differs between data sets
-            row["note"] = "; ".join(filter(None, [args.note, f"ClustPy {model.pretrain_epochs} + "
-                                                             f"{model.clustering_epochs} epochs"]))
+            notes.append(f"ClustPy {model.pretrain_epochs} + {model.clustering_epochs} epochs")
         # A CUDA-graph capture that failed trained that phase eagerly (dclib.train): its seconds are the slow path's.
         failed = [str(w.message) for w in caught if "CUDA graph failed" in str(w.message)]
         fell_back = list(dict.fromkeys(message.split(":")[0] for message in failed))  # the phases, once each
         if fell_back:
-            eager = "eager after a failed graph capture: " + ", ".join(fell_back)
-            row["note"] = "; ".join(filter(None, [args.note, eager]))
+            notes.append("eager after a failed graph capture: " + ", ".join(fell_back))
+        row["note"] = "; ".join(filter(None, notes))
         if job.method == "iic":
             subhead_accs = [evaluate(ds.y, lab)["acc"] for lab in model.subhead_labels_]
             row["iic_subhead_acc_mean"] = float(np.mean(subhead_accs))
