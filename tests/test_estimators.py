@@ -256,7 +256,8 @@ def test_vade_full_start_restarts_in_parallel_are_those_of_n_init():
     # GaussianMixture(n_init=k) keeps, whatever n_jobs, and another random_state must give other restarts.
     from sklearn.mixture import GaussianMixture
 
-    from dclib.methods.vade import _full_mixture, _restart_states
+    from dclib.methods.vade import _full_mixture
+    from dclib.mixture import restart_states
 
     Z, _ = _blobs_where_one_em_start_merges_two()
     reference = GaussianMixture(8, covariance_type="full", init_params="k-means++", n_init=6, random_state=3).fit(Z)
@@ -265,7 +266,7 @@ def test_vade_full_start_restarts_in_parallel_are_those_of_n_init():
         np.testing.assert_array_equal(kept.means_, reference.means_)
         np.testing.assert_array_equal(kept.precisions_cholesky_, reference.precisions_cholesky_)
         assert kept.lower_bound_ == reference.lower_bound_ and kept.n_iter_ == reference.n_iter_
-    assert len({s.randint(2**31) for s in _restart_states(Z, 8, 6, 3)}) == 6  # each restart starts from its own state
+    assert len({s.randint(2**31) for s in restart_states(Z, 8, 6, 3)}) == 6  # each restart starts from its own state
     other = GaussianMixture(8, covariance_type="full", init_params="k-means++", n_init=6, random_state=4).fit(Z)
     assert not np.array_equal(other.means_, reference.means_)  # the check above can tell seeds apart
 
@@ -318,6 +319,34 @@ def test_vade_final_mixture_full_is_a_full_covariance_refit_started_at_vades_mea
     np.testing.assert_array_equal(VaDE.load(tmp_path / "vade_full.pt").predict(digits.X), full.labels_)
     with pytest.raises(ValueError, match="final_mixture must be"):
         small(VaDE, epochs=1, final_mixture="diag").fit(digits.X)
+
+
+def test_vade_mixture_backend_torch_fits_the_same_mixtures_as_scikit_learn(digits, monkeypatch):
+    # The full start and the full refit by dclib.mixture (here on the CPU) must give the fit scikit-learn gives.
+    from dclib import mixture
+
+    runs = []
+    full_em = mixture.full_em
+    monkeypatch.setattr(mixture, "full_em", lambda X, weights, *a, **k: runs.append(len(weights)) or full_em(
+        X, weights, *a, **k))
+    config = dict(epochs=2, mixture_start="full", n_init=3, final_mixture="full")
+    reference = small(VaDE, mixture_backend="sklearn", **config).fit(digits.X)
+    assert runs == []
+    batched = small(VaDE, mixture_backend="torch", **config).fit(digits.X)
+    assert runs == [3, 1]  # the start's three restarts in one batch, then the refit
+    np.testing.assert_array_equal(batched.initial_labels_, reference.initial_labels_)
+    np.testing.assert_array_equal(batched.own_labels_, reference.own_labels_)
+    np.testing.assert_array_equal(batched.labels_, reference.labels_)
+    np.testing.assert_allclose(batched.final_mixture_.means_, reference.final_mixture_.means_, rtol=1e-6)
+    assert batched.mixture_log_likelihoods_["full"] == pytest.approx(reference.mixture_log_likelihoods_["full"])
+    # "auto" takes dclib.mixture on a GPU and scikit-learn on the CPU.
+    auto = small(VaDE)
+    auto.device_ = torch.device("cpu")
+    assert auto._em_device() is None
+    auto.device_ = torch.device("cuda")  # (only compared, never used)
+    assert auto._em_device() == torch.device("cuda")
+    with pytest.raises(ValueError, match="mixture_backend must be"):
+        small(VaDE, epochs=1, mixture_backend="gpu").fit(digits.X)
 
 
 def test_vade_rejects_data_outside_unit_interval(digits):

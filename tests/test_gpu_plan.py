@@ -37,20 +37,23 @@ def test_targets_plan_puts_the_open_issues_rows_first(benchmark_script):
     assert jobs[-1].method == "jule"  # O(n²) affinities: last, so the deadline skips it before anything else
 
 
-def test_vade_plan_pairs_parallel_and_sequential_restarts_on_one_machine(benchmark_script):
-    # #9's VaDE ratio: per seed the same fit with the start's restarts in parallel processes and without, then
-    # ClustPy's VaDE on the same data; the two variants differ in n_jobs only, so the pair times that lever alone.
+def test_vade_plan_times_where_the_em_runs_on_one_machine(benchmark_script):
+    # #9's VaDE ratio: per seed the same fit with its full-covariance EM batched on the device (the default on a
+    # GPU), in scikit-learn, and in scikit-learn's parallel processes, then ClustPy's VaDE on the same data; the
+    # three variants differ in mixture_backend and n_jobs only, so they time that lever alone.
     gpu = benchmark_script("gpu")
     jobs = gpu.plan_vade(3, False)
     keys = [job.key for job in jobs]
-    assert keys[:9] == [f"mnist-test/ours-gpu/vade+{v}/{s}" for s in range(3) for v in ("da-jobs", "da")] + [
+    variants = ("da", "da-sklearn", "da-jobs")
+    assert keys[:12] == [f"mnist-test/ours-gpu/vade+{v}/{s}" for s in range(3) for v in variants] + [
         f"mnist-test/clustpy/vade/{s}" for s in range(3)]  # the ratio's other half, over the same seeds
     assert {k for k in keys if k.startswith(("mnist-test/clustpy/dec/", "mnist-test/clustpy/idec/"))} == {
         f"mnist-test/clustpy/{m}/{s}" for m in ("dec", "idec") for s in (1, 2)}  # session 16 ran their seed 0
     assert keys[-1] == "mnist/clustpy/vade/0"
-    for parallel, sequential in zip(jobs[:6:2], jobs[1:6:2], strict=True):
+    for default, sequential, parallel in zip(jobs[:9:3], jobs[1:9:3], jobs[2:9:3], strict=True):
+        assert default.overrides == {**gpu.GPU_BUDGET["mnist-test"]["vade"], **gpu.VADE_AUGMENTED}
+        assert sequential.overrides == {**default.overrides, "mixture_backend": "sklearn"}
         assert parallel.overrides == {**sequential.overrides, "n_jobs": -1}
-        assert sequential.overrides == {**gpu.GPU_BUDGET["mnist-test"]["vade"], **gpu.VADE_AUGMENTED}
     assert all(job.overrides["epochs"] == 1 for job in gpu.plan_vade(1, True) if job.library == "ours-gpu")
 
 
