@@ -1,4 +1,5 @@
-"""Auto-checks for lab 04 (VaDE): the responsibilities p(c|z), the five terms of the ELBO and log p(z).
+"""Auto-checks for lab 04 (VaDE): the responsibilities p(c|z), the five terms of the ELBO, log p(z) and the
+batched E-step of R full-covariance mixtures.
 
 Same contract as ``dclib.checks``: each check runs the learner's function on known cases,
 prints ✓ or ✗ with a hint, and returns True/False. Lab: ``solutions/lab04_vade.ipynb``.
@@ -13,7 +14,10 @@ import torch
 
 from .checks import _close, _expect, _run
 
-__all__ = ["check_vade_responsibilities", "check_vade_elbo_terms", "check_mixture_log_likelihood", "ELBO_TERMS"]
+__all__ = [
+    "check_vade_responsibilities", "check_vade_elbo_terms", "check_mixture_log_likelihood", "check_batched_e_step",
+    "ELBO_TERMS",
+]
 
 ELBO_TERMS = ("reconstruction", "log_p_z_given_c", "log_p_c", "entropy_z", "entropy_c")
 
@@ -229,3 +233,82 @@ def check_mixture_log_likelihood(fn: Callable) -> bool:
 
     return _run("check_mixture_log_likelihood", [("shape", shape), ("scikit-learn's values", matches_scikit_learn),
                                                   ("a point far from every component", far_point)])
+
+
+def _batched_problem(seed: int = 0, R: int = 3, N: int = 7, K: int = 4, D: int = 2) -> tuple[torch.Tensor, ...]:
+    """R random full-covariance mixtures on the same N points: weights (R, K), means (R, K, D) and upper-triangular
+    precision factors U (R, K, D, D), Σ⁻¹ = U Uᵀ, with unequal diagonals (so U and Uᵀ give different answers)."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)
+    factor = torch.triu(0.6 * r(R, K, D, D), diagonal=1) + torch.diag_embed(torch.exp(0.4 * r(R, K, D)))
+    return 1.5 * r(N, D), torch.softmax(r(R, K), -1), 1.5 * r(R, K, D), factor
+
+
+def _brute_force_e_step(X, weights, means, factor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean log p(x) (R,) and log γ (R, N, K), one restart and one component at a time, from scipy's density with
+    Σ = (U Uᵀ)⁻¹: code written independently of this course, in float64."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    X, weights, means, factor = (t.detach().cpu().double().numpy() for t in (X, weights, means, factor))
+    R, K = weights.shape
+    joint = np.empty((R, len(X), K))
+    for r in range(R):
+        for k in range(K):
+            covariance = np.linalg.inv(factor[r, k] @ factor[r, k].T)
+            joint[r, :, k] = np.log(weights[r, k]) + multivariate_normal(means[r, k], covariance).logpdf(X)
+    log_norm = logsumexp(joint, axis=2)
+    return log_norm.mean(1), joint - log_norm[..., None]
+
+
+def check_batched_e_step(fn: Callable) -> bool:
+    """``fn(X, weights, means, precision_cholesky) -> (mean log p(x) (R,), log γ (R, N, K))``: the E-step of R
+    full-covariance mixtures at once, lecture 04 §8.6 (``dclib.mixture``)."""
+
+    def shape():
+        out = fn(*_batched_problem())
+        _expect(isinstance(out, tuple) and len(out) == 2, "return a pair: (mean log-likelihood per restart, "
+                "log-responsibilities).")
+        mean_log_likelihood, log_resp = out
+        _expect(tuple(mean_log_likelihood.shape) == (3,), "the mean log-likelihood has one value per restart, shape "
+                f"(R,) = (3,), got {tuple(mean_log_likelihood.shape)}: average log p(x_n) over the samples only.")
+        _expect(tuple(log_resp.shape) == (3, 7, 4), "log γ has shape (R, N, K) = (3, 7, 4), got "
+                f"{tuple(log_resp.shape)}.")
+
+    def matches_brute_force():
+        for seed, (R, N, K, D) in enumerate([(3, 7, 4, 2), (2, 9, 3, 4), (4, 5, 5, 3)]):
+            problem = _batched_problem(40 + seed, R, N, K, D)
+            mean_log_likelihood, log_resp = fn(*problem)
+            expected_mean, expected_log_resp = _brute_force_e_step(*problem)
+            if _close(mean_log_likelihood, expected_mean) and _close(log_resp, expected_log_resp):
+                continue
+            X, weights, means, factor = problem
+            _expect(not _close(mean_log_likelihood, _brute_force_e_step(X, weights, means,
+                                                                         factor.transpose(-1, -2))[0]),
+                    "you used U (x − μ) instead of Uᵀ (x − μ): with Σ⁻¹ = U Uᵀ the squared distance is "
+                    "‖Uᵀ(x − μ)‖², i.e. the row vector (x − μ) times U.")
+            _expect(_close(log_resp.exp().sum(-1), torch.ones(R, N, dtype=torch.float64)),
+                    "the responsibilities of each sample must sum to 1 over the K components: subtract the "
+                    "log-sum-exp over the components (dim=2), not over the samples or the restarts.")
+            _expect(not _close(log_resp, expected_log_resp),
+                    "the responsibilities are right but the mean log-likelihood is not: average over the samples "
+                    "logsumexp_k [log π_rk + log N], with the normaliser −½ D log 2π + log det U, where log det U = "
+                    "Σ_d log U_dd (U is triangular).")
+            _expect(False, f"wrong values (R={R}, N={N}, K={K}, D={D}). Per restart r and component k: "
+                    "log π_rk − ½ (D log 2π + ‖Uᵀ_rk (x − μ_rk)‖²) + log det U_rk, then log-sum-exp over k.")
+
+    def far_point():
+        X, weights, means, factor = _batched_problem(50)
+        X = X.clone()
+        X[0] = 300.0  # far from every component: each π N underflows to exactly 0
+        mean_log_likelihood, log_resp = fn(X, weights, means, factor)
+        _expect(bool(torch.isfinite(mean_log_likelihood).all() and torch.isfinite(log_resp).all()),
+                "−inf or NaN for a point far from every component: every π N underflows to 0. Stay in log space: "
+                "torch.logsumexp over the components.")
+        expected_mean, expected_log_resp = _brute_force_e_step(X, weights, means, factor)
+        _expect(_close(mean_log_likelihood, expected_mean, tol=1e-5) and _close(log_resp, expected_log_resp,
+                                                                                 tol=1e-5),
+                "wrong values when one point is far from every component.")
+
+    return _run("check_batched_e_step", [("shapes", shape), ("scipy's densities", matches_brute_force),
+                                         ("a point far from every component", far_point)])

@@ -1,5 +1,7 @@
 """The lab 04 auto-checks: they fail on a stub and on plausible wrong answers, pass on the reference."""
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,11 +9,13 @@ import torch.nn.functional as F
 from dclib.checks_vade import (
     ELBO_TERMS,
     _reference_terms,
+    check_batched_e_step,
     check_mixture_log_likelihood,
     check_vade_elbo_terms,
     check_vade_responsibilities,
 )
 from dclib.losses import gaussian_log_density, vade_responsibilities
+from dclib.mixture import _e_step
 
 
 def stub(*args, **kwargs):
@@ -71,6 +75,47 @@ def jensen_bound(z, pi, mu_c, logvar_c):
     return (pi[None] * gaussian_log_density(z, mu_c, logvar_c)).sum(1)
 
 
+def _log_gaussians(X, means, factor, left=False, log_det=True):
+    """log N(x | μ_rk, (U Uᵀ)⁻¹) as (R, N, K); ``left`` multiplies U (x − μ) (the transposed factor)."""
+    diff = X[None, None] - means[:, :, None, :]  # (R, K, N, D)
+    y = torch.einsum("rkde,rkne->rknd", factor, diff) if left else diff @ factor
+    det = torch.log(torch.diagonal(factor, dim1=-2, dim2=-1)).sum(-1)[..., None] if log_det else 0.0
+    return (-0.5 * (X.shape[1] * math.log(2 * math.pi) + y.square().sum(-1)) + det).transpose(1, 2)
+
+
+def _normalised(weights, log_gauss):
+    weighted = torch.log(weights)[:, None, :] + log_gauss
+    log_norm = torch.logsumexp(weighted, dim=2)
+    return log_norm.mean(1), weighted - log_norm[..., None]
+
+
+def factor_from_the_left(X, weights, means, factor):
+    """‖U(x − μ)‖² instead of ‖Uᵀ(x − μ)‖²: the precision Uᵀ U, not U Uᵀ."""
+    return _normalised(weights, _log_gaussians(X, means, factor, left=True))
+
+
+def without_log_det(X, weights, means, factor):
+    return _normalised(weights, _log_gaussians(X, means, factor, log_det=False))
+
+
+def normalised_over_samples(X, weights, means, factor):
+    weighted = torch.log(weights)[:, None, :] + _log_gaussians(X, means, factor)
+    log_norm = torch.logsumexp(weighted, dim=1, keepdim=True)
+    return torch.logsumexp(weighted, dim=2).mean(1), weighted - log_norm
+
+
+def without_two_pi(X, weights, means, factor):
+    mean_log_likelihood, log_resp = _e_step(X, weights, means, factor)
+    return mean_log_likelihood + 0.5 * X.shape[1] * math.log(2 * math.pi), log_resp
+
+
+def exp_then_log(X, weights, means, factor):
+    """Right formula, wrong numerics: the densities underflow far from every component."""
+    joint = weights[:, None, :] * torch.exp(_log_gaussians(X, means, factor))
+    norm = joint.sum(2, keepdim=True)
+    return torch.log(norm[..., 0]).mean(1), torch.log(joint / norm)
+
+
 def means_not_per_sample(*args):
     return {k: v.mean() for k, v in reference_terms(*args).items()}
 
@@ -79,7 +124,9 @@ def means_not_per_sample(*args):
     (check_vade_responsibilities, vade_responsibilities, [naive_responsibilities, without_pi]),
     (check_vade_elbo_terms, reference_terms, [without_trace_term, naive_entropy_c, mean_bce, means_not_per_sample]),
     (check_mixture_log_likelihood, mixture_log_likelihood, [naive_mixture_log_likelihood, jensen_bound]),
-], ids=["responsibilities", "elbo_terms", "mixture_log_likelihood"])
+    (check_batched_e_step, _e_step, [factor_from_the_left, without_log_det, normalised_over_samples, without_two_pi,
+                                     exp_then_log]),
+], ids=["responsibilities", "elbo_terms", "mixture_log_likelihood", "batched_e_step"])
 def test_check_fails_on_stub_and_wrong_answers_passes_on_reference(check, solution, wrongs, check_contract):
     check_contract(check, solution, wrongs)
 
@@ -97,6 +144,32 @@ def test_hints_name_the_problem(capsys):
     assert "log space" in capsys.readouterr().out
     check_mixture_log_likelihood(jensen_bound)
     assert "Jensen" in capsys.readouterr().out
+    check_batched_e_step(factor_from_the_left)
+    assert "instead of Uᵀ" in capsys.readouterr().out
+    check_batched_e_step(normalised_over_samples)
+    assert "sum to 1 over the K components" in capsys.readouterr().out
+    check_batched_e_step(without_two_pi)
+    assert "responsibilities are right" in capsys.readouterr().out
+    check_batched_e_step(exp_then_log)
+    assert "log space" in capsys.readouterr().out
+
+
+def test_batched_e_step_brute_force_is_the_dclib_mixture_e_step_and_scikit_learns():
+    """The check's scipy reference, dclib.mixture's E-step and scikit-learn's score_samples agree on one restart."""
+    import numpy as np
+    from sklearn.mixture import GaussianMixture
+
+    from dclib.checks_vade import _batched_problem, _brute_force_e_step
+
+    X, weights, means, factor = _batched_problem(3, R=2, N=6, K=3, D=3)
+    expected_mean, expected_log_resp = _brute_force_e_step(X, weights, means, factor)
+    mean_log_likelihood, log_resp = _e_step(X, weights, means, factor)
+    np.testing.assert_allclose(mean_log_likelihood.numpy(), expected_mean, rtol=1e-10)
+    np.testing.assert_allclose(log_resp.numpy(), expected_log_resp, rtol=1e-9, atol=1e-12)
+    gmm = GaussianMixture(3, covariance_type="full")
+    gmm.weights_, gmm.means_ = weights[1].numpy(), means[1].numpy()
+    gmm.precisions_cholesky_ = factor[1].numpy()
+    assert gmm.score_samples(X.numpy()).mean() == pytest.approx(expected_mean[1], rel=1e-10)
 
 
 def test_mixture_log_likelihood_reference_is_the_brute_force_sum():
