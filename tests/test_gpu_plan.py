@@ -130,6 +130,22 @@ def test_a_fit_that_fell_back_to_eager_steps_says_so_in_its_row(benchmark_script
     assert 0 < row["pretrain_seconds"] < row["fit_seconds"] and pd.isna(row["mixture_seconds"])  # DEC has no EM
 
 
+def test_the_vade_plan_runs_its_three_em_variants_to_the_same_fit(benchmark_script, monkeypatch, tmp_path):
+    # On the CPU "auto" is scikit-learn, so the three rows must agree exactly; each records its EM's seconds.
+    import dclib
+
+    gpu = benchmark_script("gpu")
+    mnist5k = dclib.load_dataset("mnist5k")
+    monkeypatch.setattr(dclib, "load_dataset", lambda name, root=None, **kwargs: mnist5k)  # no MNIST files in CI
+    monkeypatch.setattr(sys, "argv", ["gpu.py", "--plan", "vade", "--device", "cpu", "--fast", "--n", "300",
+                                      "--seeds", "1", "--jobs", "mnist-test/ours-gpu/vade+*/0", "--out", str(tmp_path)])
+    gpu.main()
+    rows = pd.read_csv(tmp_path / "gpu_runs.csv")
+    assert list(rows["method"]) == ["vade+da", "vade+da-sklearn", "vade+da-jobs"]
+    assert rows["acc"].nunique() == 1 and rows["own_acc"].nunique() == 1
+    assert (rows["mixture_seconds"] > 0).all() and (rows["mixture_seconds"] < rows["fit_seconds"]).all()
+
+
 def test_a_clustpy_job_trains_at_its_own_budget(benchmark_script, monkeypatch):
     # ClustPy is optional (not installed for the tests): a stand-in records the budget build() hands it.
     import types
