@@ -1,12 +1,13 @@
 """Full-covariance Gaussian-mixture EM on a torch device, all restarts at once.
 
 Why not only scikit-learn's ``GaussianMixture``: it runs on the CPU, one restart after another. VaDE's full start
-(lecture 04, section 8.5) runs 20 restarts on 10,000 codes, and on a GPU that CPU EM was most of what a VaDE fit
-spent beyond AE + k-means (``benchmarks/RESULTS.md``, session 16). This module runs *scikit-learn's algorithm*: the
-same initialisations, E-step, M-step (``reg_covar`` on the diagonal), stopping rule (``|Δ lower bound| < tol``)
-and choice of the most likely restart, in float64, with the restarts stacked along a leading axis so that one
-kernel serves them all. It returns a fitted ``GaussianMixture``, so everything downstream (``predict_proba``,
-``score``) is scikit-learn's. ``tests/test_mixture.py`` checks it against scikit-learn to 1e-8.
+(lecture 04, section 8.5) runs 20 restarts on 10,000 codes, and on a GPU that CPU EM was, by elimination, most of
+what a VaDE fit spent beyond AE + k-means (``benchmarks/RESULTS.md``, session 16). This module runs *scikit-learn's
+algorithm*: the same initialisations, E-step, M-step (``reg_covar`` on the diagonal), stopping rule
+(``|Δ lower bound| < tol``) and choice of the most likely restart, in float64, with the restarts stacked along a
+leading axis so that one kernel serves them all. It returns a fitted ``GaussianMixture``, so everything downstream
+(``predict_proba``, ``score``) is scikit-learn's. ``tests/test_mixture.py`` checks it against scikit-learn to 1e-8.
+Lecture 04, section 8.6.
 """
 
 from __future__ import annotations

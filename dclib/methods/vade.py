@@ -155,8 +155,8 @@ class VaDE(AutoencoderClusterer):
     runs. ``"sklearn"`` is scikit-learn's ``GaussianMixture`` on the CPU; ``"torch"`` is
     ``dclib.mixture``: the same algorithm, the same seeds, all restarts at once in float64 on the
     estimator's device (tested against scikit-learn to 1e-8); ``"auto"`` (default) takes ``"torch"``
-    on a GPU and ``"sklearn"`` on the CPU. Why: on an H200 the CPU's EM was most of the time a VaDE fit
-    spent beyond AE + k-means (session 16); on a 2-core CPU scikit-learn is the faster of the two
+    on a GPU and ``"sklearn"`` on the CPU. Why: on an H200 the CPU's EM was, by elimination, most of the
+    time a VaDE fit spent beyond AE + k-means (session 16); on a 2-core CPU scikit-learn is the faster of the two
     (20 restarts on 10,000 codes: 4.3 s against 5.8 s). The diagonal starts stay scikit-learn's.
 
     ``pretrain_augment=True`` pretrains the autoencoder on shifted and rotated digits (DEC-DA's
