@@ -1,11 +1,14 @@
-"""dclib.mixture: scikit-learn's full-covariance EM, batched over restarts in torch, must be scikit-learn's EM."""
+"""dclib.mixture: scikit-learn's full-covariance EM, batched over restarts in torch, must be scikit-learn's EM.
+
+Its E-step against scipy's densities, one restart and component at a time: tests/test_checks_vade.py (the lab 04
+check's reference).
+"""
 
 import warnings
 
 import numpy as np
 import pytest
 import torch
-from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
@@ -28,22 +31,6 @@ def _sklearn_restart(Z, k, state, **options) -> GaussianMixture:
         warnings.simplefilter("ignore", ConvergenceWarning)
         return GaussianMixture(k, covariance_type="full", init_params="k-means++", random_state=state,
                                **options).fit(Z)
-
-
-def test_e_step_is_the_gaussian_mixture_log_density_computed_by_brute_force():
-    # log p(x) and log γ from the Cholesky factor of the precision must be those of the densities themselves.
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(40, 3))
-    weights = np.array([[0.2, 0.3, 0.5]])
-    means = rng.normal(size=(1, 3, 3))
-    A = rng.normal(size=(3, 3, 3))
-    covariances = A @ A.transpose(0, 2, 1) + np.eye(3)
-    components = zip(weights[0], means[0], covariances, strict=True)
-    densities = np.stack([w * multivariate_normal(m, c).pdf(X) for w, m, c in components], axis=1)
-    U = mixture._precision_cholesky(torch.as_tensor(covariances)[None])
-    mean_log_norm, log_resp = mixture._e_step(torch.as_tensor(X), torch.as_tensor(weights), torch.as_tensor(means), U)
-    np.testing.assert_allclose(float(mean_log_norm[0]), np.log(densities.sum(1)).mean(), rtol=1e-12)
-    np.testing.assert_allclose(log_resp[0].exp().numpy(), densities / densities.sum(1, keepdims=True), **TOL)
 
 
 def test_every_batched_restart_is_the_scikit_learn_run_from_the_same_seeds():
