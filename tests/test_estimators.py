@@ -205,7 +205,9 @@ def test_vade_full_start_is_the_diagonal_moments_of_a_full_covariance_mixture():
 
     Z, _ = _blobs_where_one_em_start_merges_two()
     Z = Z @ np.array([[1.0, 0.6], [0.0, 0.8]])  # correlated dimensions inside every cluster
-    gmm, scores = VaDE(8, n_init=2, mixture_start="full", random_state=0)._initial_mixture(Z)
+    model = VaDE(8, n_init=2, mixture_start="full", random_state=0)
+    model.device_ = torch.device("cpu")  # as fit() sets it before it picks the start (the EM's device follows it)
+    gmm, scores = model._initial_mixture(Z)
     assert set(scores) == {"full"}
     full = GaussianMixture(8, covariance_type="full", init_params="k-means++", n_init=2, random_state=0).fit(Z)
     R = full.predict_proba(Z)

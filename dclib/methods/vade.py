@@ -278,11 +278,10 @@ class VaDE(AutoencoderClusterer):
 
     def _em_device(self) -> torch.device | None:
         """Where ``dclib.mixture`` runs the full-covariance EM, or None for scikit-learn on the CPU."""
-        device = getattr(self, "device_", torch.device("cpu"))  # (a lesson may call _initial_mixture unfitted)
         backend = self.mixture_backend
         if backend == "auto":
-            backend = "torch" if device.type == "cuda" else "sklearn"
-        return device if backend == "torch" else None
+            backend = "torch" if self.device_.type == "cuda" else "sklearn"
+        return self.device_ if backend == "torch" else None
 
     def _fit(self, X: torch.Tensor, y: np.ndarray | None) -> None:
         if self.epochs < 0 or self.batch_size < 1:
