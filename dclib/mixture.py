@@ -80,9 +80,9 @@ def full_em(X: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, precisi
     """EM for R full-covariance mixtures on the same data X (N, D), from R starts (leading axis R).
 
     Each restart stops on its own, when its lower bound (the mean log-likelihood before the M-step) moves by less
-    than ``tol``, and from then on is left out of the batch while the others go on. One host sync per iteration
-    (which restarts still move?), none per restart. Returns the parameters, ``lower_bound`` (R,), ``n_iter`` (R,)
-    and ``converged`` (R,). Lecture 04, section 8.5.
+    than ``tol``, and from then on is left out of the batch while the others go on. Two host syncs per iteration
+    (which restarts still move? did a Cholesky factorisation fail?), none per restart. Returns the parameters,
+    ``lower_bound`` (R,), ``n_iter`` (R,) and ``converged`` (R,). Lecture 04, section 8.6.
     """
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}.")
@@ -93,7 +93,7 @@ def full_em(X: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, precisi
     n_iter = torch.zeros(R, dtype=torch.long, device=X.device)
     active = torch.ones(R, dtype=torch.bool, device=X.device)
     for _ in range(max_iter):
-        moving = torch.nonzero(active).squeeze(1)  # the iteration's one host sync
+        moving = torch.nonzero(active).squeeze(1)  # a host sync (the other: _precision_cholesky's check)
         if len(moving) == 0:
             break
         log_norm, log_resp = _e_step(X, weights[moving], means[moving], precision_cholesky[moving])
